@@ -1,0 +1,171 @@
+// Package agents defines the one abstraction of mcptower: the Agent. An LLM
+// prompt, an upstream MCP server's tool, an HTTP endpoint, a Go function and a
+// built-in tool are all Agents; the Registry holds the live ones and the
+// Engine invokes them through one pipeline for every edge (MCP, REST, CLI).
+//
+// The package knows nothing of MCP: the server package maps Specs to tools and
+// Results to tool results.
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"mcptower/contextstore"
+	"mcptower/internal/errs"
+	"mcptower/schemas"
+)
+
+// Spec describes an agent: its identity, its contract (input and output
+// schemas) and what a host may assume about it.
+type Spec struct {
+	Name        string            `json:"name"`
+	Version     string            `json:"version"`
+	Title       string            `json:"title,omitempty"`
+	Description string            `json:"description,omitempty"`
+	Kind        string            `json:"kind,omitempty"`
+	Tags        []string          `json:"tags,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"` // task_type, owner, cost tier, ...
+	// Input is the schema of the arguments; it must describe an object.
+	// Nil means any object.
+	Input *schemas.Schema `json:"input_schema,omitempty"`
+	// Output is the schema of the structured output; nil means the agent
+	// returns content blocks only.
+	Output *schemas.Schema `json:"output_schema,omitempty"`
+	Hints  Hints           `json:"hints"`
+	// Timeout bounds one invocation; zero means the engine's default.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// Ref returns "name@version".
+func (s *Spec) Ref() string { return s.Name + "@" + s.Version }
+
+// Hints tell a host what an agent does to the world; the server maps them to
+// MCP tool annotations. Nil pointers mean the MCP default (true).
+type Hints struct {
+	ReadOnly    bool  `json:"read_only,omitempty"`
+	Destructive *bool `json:"destructive,omitempty"`
+	Idempotent  bool  `json:"idempotent,omitempty"`
+	OpenWorld   *bool `json:"open_world,omitempty"`
+}
+
+// Agent is anything callable.
+type Agent interface {
+	// Spec returns the agent's description. It must not change while the
+	// agent is registered, and callers must not modify it.
+	Spec() *Spec
+	// Invoke runs one call. Arguments have been validated against
+	// Spec().Input. An error is a failed call (the edge reports it as a tool
+	// error); Result.IsError is an answer the agent itself marks as failed.
+	Invoke(ctx context.Context, call *Call) (*Result, error)
+}
+
+// Starter is implemented by agents that must start (connect, spawn) before
+// serving; the registry's owner calls it before registering them.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// HealthChecker is implemented by agents that can report their health.
+type HealthChecker interface {
+	CheckHealth(ctx context.Context) error
+}
+
+// Call is one invocation's input and its handles on the world.
+type Call struct {
+	// Agent is the resolved "name@version".
+	Agent string
+	// Args are the raw JSON arguments, already validated.
+	Args json.RawMessage
+	// Session is the context session of the call (never empty).
+	Session string
+	// Store is the context store; nil when the server runs without one.
+	Store contextstore.Store
+	// Registry is the registry the agent was resolved from.
+	Registry *Registry
+	// Client reaches the connected client (progress, logging); it is never
+	// nil, but its methods are no-ops where there is no client.
+	Client Client
+	// Logger carries the call's attributes (agent, session).
+	Logger *slog.Logger
+}
+
+// Client is what an agent may ask of the connected MCP client. Methods return
+// an error with code Unavailable when the client cannot do it.
+type Client interface {
+	// Progress reports progress of the current call, if the client asked for
+	// progress (a progress token); otherwise it does nothing.
+	Progress(ctx context.Context, progress, total float64, message string) error
+	// Log sends a log message to the client (MCP notifications/message).
+	Log(ctx context.Context, level slog.Level, logger string, data any) error
+}
+
+// NoClient is a Client for calls with nobody on the other end (CLI, REST).
+type NoClient struct{}
+
+// Progress does nothing.
+func (NoClient) Progress(context.Context, float64, float64, string) error { return nil }
+
+// Log does nothing.
+func (NoClient) Log(context.Context, slog.Level, string, any) error { return nil }
+
+// Result is what an invocation produced.
+type Result struct {
+	// Output is the structured output; it must match Spec.Output when that
+	// is set.
+	Output json.RawMessage `json:"output,omitempty"`
+	// Content are content blocks for the model; if empty, the edge renders
+	// Output (or nothing) as one text block.
+	Content []Content `json:"content,omitempty"`
+	// Usage is what the call consumed, if known.
+	Usage *Usage `json:"usage,omitempty"`
+	// IsError marks an answer the agent reports as failed; the model reads
+	// Content to see why.
+	IsError bool `json:"is_error,omitempty"`
+}
+
+// Content is one content block, mirroring MCP's content types without
+// depending on the protocol package.
+type Content struct {
+	// Type is "text", "image", "audio", "resource" (embedded) or "resource_link".
+	Type     string `json:"type"`
+	Text     string `json:"text,omitempty"`      // text; resource text
+	Data     []byte `json:"data,omitempty"`      // image, audio; resource blob
+	MIMEType string `json:"mime_type,omitempty"` // image, audio, resource
+	URI      string `json:"uri,omitempty"`       // resource, resource_link
+	Name     string `json:"name,omitempty"`      // resource_link
+}
+
+// Text returns a text content block.
+func Text(s string) Content { return Content{Type: "text", Text: s} }
+
+// Usage is what one call consumed.
+type Usage struct {
+	InputTokens  int64   `json:"input_tokens,omitempty"`
+	OutputTokens int64   `json:"output_tokens,omitempty"`
+	CostUSD      float64 `json:"cost_usd,omitempty"`
+}
+
+// Errorf returns an error with a domain code, for agents to signal what kind
+// of failure they hit (errs.Invalid, errs.Unavailable, ...).
+func Errorf(code errs.Code, format string, args ...any) error {
+	return errs.E(code, format, args...)
+}
+
+// Error codes agents and callers may use with Errorf and CodeOf.
+const (
+	CodeInternal     = errs.Internal
+	CodeNotFound     = errs.NotFound
+	CodeInvalid      = errs.Invalid
+	CodeUnavailable  = errs.Unavailable
+	CodeTimeout      = errs.Timeout
+	CodeConflict     = errs.Conflict
+	CodeRateLimited  = errs.RateLimited
+	CodeUnauthorized = errs.Unauthorized
+	CodeForbidden    = errs.Forbidden
+)
+
+// CodeOf returns err's domain code (CodeInternal if it has none).
+func CodeOf(err error) errs.Code { return errs.CodeOf(err) }
