@@ -120,7 +120,7 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (*Response, error) {
 		err = checkResult(spec, res)
 	}
 	resp.Duration = time.Since(start)
-	if e.Store != nil && !errs.Is(err, errs.Invalid) {
+	if e.Store != nil { // the agent ran: record the call, failed or not
 		seq, serr := e.record(ctx, call, res, err, resp.Duration)
 		resp.Seq = seq
 		if serr != nil && err == nil {

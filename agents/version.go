@@ -141,6 +141,7 @@ func normalizeSpec(s *Spec) error {
 	if err := ValidName(s.Name); err != nil {
 		return err
 	}
+	s.Version = strings.TrimPrefix(s.Version, "v") // v1.2.3 and 1.2.3 are one version
 	if s.Version == "" {
 		s.Version = DefaultVersion
 	}

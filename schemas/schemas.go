@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -254,8 +255,15 @@ var messageRewrites = []struct {
 	{regexp.MustCompile(`^type: .* has type "(\w+)", want "([^"]+)"$`), "want $2, got $1"},
 	{regexp.MustCompile(`^required: missing properties: \[(.*)\]$`), "missing required field(s): $1"},
 	{regexp.MustCompile(`^enum: (.*) does not equal any of: \[(.*)\]$`), "$1 is not one of: $2"},
-	{regexp.MustCompile(`^unexpected additional properties \[(.*)\]$`), "unknown field(s): $1"},
 }
+
+// unknownFields matches jsonschema-go's message for properties that
+// additionalProperties: false rejects. It lists them in map order, so they are
+// sorted here: the same input must always give the same message.
+var (
+	unknownFields = regexp.MustCompile(`^unexpected additional properties \[(.*)\]$`)
+	quotedName    = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+)
 
 // boundMessage matches jsonschema-go's numeric bound messages, which print
 // the value as a fraction (big.Rat: "-3/2") and the bound with %f ("0.500000").
@@ -266,6 +274,11 @@ var boundMessage = regexp.MustCompile(`^(minimum|maximum|exclusiveMinimum|exclus
 func plainMessage(msg string) string {
 	if m := boundMessage.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("%s is %s than %sthe %s %s", plainNumber(m[2]), m[3], m[4], m[1], plainNumber(m[5]))
+	}
+	if m := unknownFields.FindStringSubmatch(msg); m != nil {
+		names := quotedName.FindAllString(m[1], -1)
+		slices.Sort(names)
+		return "unknown field(s): " + strings.Join(names, ", ")
 	}
 	for _, r := range messageRewrites {
 		if r.re.MatchString(msg) {

@@ -239,6 +239,9 @@ func newContextSearch() agents.Agent {
 			}
 			out.Scanned += len(entries)
 			for _, e := range slices.Backward(entries) {
+				if strings.HasPrefix(e.Agent, "context_search@") {
+					continue // earlier searches would match their own query
+				}
 				if strings.Contains(strings.ToLower(string(e.Content)), q) {
 					out.Matches = append(out.Matches, SearchMatch{Session: s, Entry: view(e)})
 					if len(out.Matches) >= limit {
