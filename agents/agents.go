@@ -100,6 +100,72 @@ type Client interface {
 	Progress(ctx context.Context, progress, total float64, message string) error
 	// Log sends a log message to the client (MCP notifications/message).
 	Log(ctx context.Context, level slog.Level, logger string, data any) error
+	// Sample asks the client's own model for a message (MCP sampling).
+	//
+	// With a stateless (2026-07-28) client the answer arrives in a retry of
+	// the whole call: Sample then returns an *InputRequired error, which the
+	// agent must return as is; the call is invoked again from the start and
+	// this time Sample returns the client's answer. Agents that sample must
+	// therefore be deterministic up to their Sample/Elicit calls.
+	Sample(ctx context.Context, req *SampleRequest) (*SampleResult, error)
+	// Elicit asks the user for input through the client (MCP elicitation),
+	// with the same retry behaviour as Sample.
+	Elicit(ctx context.Context, req *ElicitRequest) (*ElicitResult, error)
+}
+
+// Message is one message of a sampling conversation.
+type Message struct {
+	Role    string  `json:"role"` // user or assistant
+	Content Content `json:"content"`
+}
+
+// SampleRequest asks the client's model for a completion.
+type SampleRequest struct {
+	Messages      []Message `json:"messages"`
+	SystemPrompt  string    `json:"system_prompt,omitempty"`
+	MaxTokens     int       `json:"max_tokens"`
+	Temperature   float64   `json:"temperature,omitempty"`
+	StopSequences []string  `json:"stop_sequences,omitempty"`
+	// ModelHints name preferred models, best first (the client decides).
+	ModelHints []string `json:"model_hints,omitempty"`
+}
+
+// SampleResult is the client model's answer.
+type SampleResult struct {
+	Role       string  `json:"role"`
+	Content    Content `json:"content"`
+	Model      string  `json:"model,omitempty"`
+	StopReason string  `json:"stop_reason,omitempty"`
+}
+
+// ElicitRequest asks the user for structured input (Mode "form", the
+// default, with a JSON Schema) or to visit a URL (Mode "url").
+type ElicitRequest struct {
+	Message string          `json:"message"`
+	Schema  json.RawMessage `json:"schema,omitempty"`
+	Mode    string          `json:"mode,omitempty"`
+	URL     string          `json:"url,omitempty"`
+}
+
+// ElicitResult is the user's answer: Action is accept, decline or cancel.
+type ElicitResult struct {
+	Action  string         `json:"action"`
+	Content map[string]any `json:"content,omitempty"`
+}
+
+// InputRequired is returned by Client.Sample and Client.Elicit when the
+// answer must come in a retry of the call (stateless clients). Agents return
+// it unchanged; the engine passes it to the edge, which asks the client.
+type InputRequired struct {
+	// Key identifies the request within the call; the edge uses it to hand
+	// the answer back on retry.
+	Key string
+	// Request is a *SampleRequest or an *ElicitRequest.
+	Request any
+}
+
+func (e *InputRequired) Error() string {
+	return "input required from the client (" + e.Key + "); return this error unchanged"
 }
 
 // NoClient is a Client for calls with nobody on the other end (CLI, REST).
@@ -110,6 +176,16 @@ func (NoClient) Progress(context.Context, float64, float64, string) error { retu
 
 // Log does nothing.
 func (NoClient) Log(context.Context, slog.Level, string, any) error { return nil }
+
+// Sample fails: there is no client model to ask.
+func (NoClient) Sample(context.Context, *SampleRequest) (*SampleResult, error) {
+	return nil, errs.E(errs.Unavailable, "sampling needs a connected MCP client that supports sampling; this call has none")
+}
+
+// Elicit fails: there is no user to ask.
+func (NoClient) Elicit(context.Context, *ElicitRequest) (*ElicitResult, error) {
+	return nil, errs.E(errs.Unavailable, "elicitation needs a connected MCP client that supports elicitation; this call has none")
+}
 
 // Result is what an invocation produced.
 type Result struct {

@@ -120,6 +120,10 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (*Response, error) {
 		err = checkResult(spec, res)
 	}
 	resp.Duration = time.Since(start)
+	if _, ok := errors.AsType[*InputRequired](err); ok {
+		resp.Duration = time.Since(start)
+		return resp, err // not finished: recorded when the retry completes
+	}
 	if e.Store != nil { // the agent ran: record the call, failed or not
 		seq, serr := e.record(ctx, call, res, err, resp.Duration)
 		resp.Seq = seq
@@ -156,6 +160,9 @@ func (e *Engine) run(ctx context.Context, a Agent, call *Call, timeout time.Dura
 		}
 	}()
 	res, err = a.Invoke(ctx, call)
+	if ir, ok := errors.AsType[*InputRequired](err); ok {
+		return nil, ir // for the edge: ask the client, then retry the call
+	}
 	if err != nil {
 		if errors.Is(context.Cause(ctx), errTimeout) {
 			return nil, errs.E(errs.Timeout, "agent %s did not finish within %s", call.Agent, timeout)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync/atomic"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,9 @@ var update = flag.Bool("update", false, "rewrite golden transcripts in testdata/
 //	#! append SESSION TEXT append an entry to a session behind the server's back
 //	#! expect METHOD       wait for a notification with METHOD
 //
+// Requests the server sends to the client (sampling, elicitation) are
+// answered with the results in the "replies" section, in order.
+//
 // Every message the server sends is written, normalized (ids, times,
 // durations), to the "server" section, which must match. Run with -update to
 // rewrite the sections after an intended change.
@@ -52,16 +56,28 @@ func runGolden(t *testing.T, file string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var client, want []byte
+	var client, want, replies []byte
 	for _, f := range ar.Files {
 		switch f.Name {
 		case "client":
 			client = f.Data
+		case "replies":
+			replies = f.Data
 		case "server":
 			want = f.Data
 		}
 	}
 	env := newTestEnv(t, nil)
+	var runs atomic.Int64
+	if err := env.reg.Add(askAgent(t, &runs)); err != nil {
+		t.Fatal(err)
+	}
+	// Server→client requests are answered with the "replies" section's
+	// results, in order.
+	var queued []json.RawMessage
+	for _, r := range splitMessages(t, replies) {
+		queued = append(queued, json.RawMessage(r))
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	ct, st := mcp.NewInMemoryTransports()
@@ -105,6 +121,16 @@ func runGolden(t *testing.T, file string) {
 					t.Fatalf("connection closed while waiting for %s", what)
 				}
 				record(m)
+				if r, ok := m.(*jsonrpc.Request); ok && r.IsCall() {
+					if len(queued) == 0 {
+						t.Fatalf("server sent %s, but the replies section is exhausted", r.Method)
+					}
+					if err := conn.Write(ctx, &jsonrpc.Response{ID: r.ID, Result: queued[0]}); err != nil {
+						t.Fatal(err)
+					}
+					queued = queued[1:]
+					continue
+				}
 				if match(m) {
 					return
 				}

@@ -46,12 +46,12 @@ func (s *Server) MCPHandler() http.Handler {
 		SessionTimeout:      timeout,
 		JSONResponse:        s.opts.JSONResponse,
 		MaxRequestBodyBytes: s.opts.MaxBodyBytes,
-		Logger:              s.logger,
+		Logger:              sdkLogger(s.logger),
 	})
 	stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 		Stateless:                    true,
 		MaxRequestBodyBytes:          s.opts.MaxBodyBytes,
-		Logger:                       s.logger,
+		Logger:                       sdkLogger(s.logger),
 		PropagateRequestCancellation: true,
 	})
 	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +70,22 @@ func (s *Server) MCPHandler() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusForbidden, -32600, fmt.Sprintf("cross-origin request from %q is not allowed; add the origin to server.trusted_origins", r.Header.Get("Origin")))
 	}))
-	return rpcErrorBodies(cop.Handler(route))
+	return s.countPOSTs(rpcErrorBodies(cop.Handler(route)))
+}
+
+// countPOSTs counts requests in flight for Drain: every POST but a 2026
+// subscriptions/listen stream, which lives until the client goes away.
+// Standalone GET streams are not counted either; sessions close them.
+func (s *Server) countPOSTs(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Header.Get("Mcp-Method") == "subscriptions/listen" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -87,7 +88,10 @@ type Server struct {
 	unsubscribe func()
 	watches     *watches
 
-	inflight sync.WaitGroup // tools/call in progress, for Drain
+	// inflight counts tools/call handlers and HTTP POSTs in progress, for
+	// Drain. A POST outlives its handler by the time it takes to write the
+	// response, so both are counted.
+	inflight atomic.Int64
 
 	mu         sync.Mutex
 	sessionIDs map[*mcp.ServerSession]string // context sessions of transports without ids (stdio)
@@ -117,7 +121,7 @@ func New(engine *agents.Engine, opts *Options) *Server {
 	s.watches = newWatches(s)
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: Name, Title: "mcptower", Version: s.opts.Version}, &mcp.ServerOptions{
 		Instructions:       s.opts.Instructions,
-		Logger:             s.logger,
+		Logger:             sdkLogger(s.logger),
 		SubscribeHandler:   s.watches.subscribe,
 		UnsubscribeHandler: s.watches.unsubscribe,
 		Capabilities: &mcp.ServerCapabilities{
@@ -133,6 +137,29 @@ func New(engine *agents.Engine, opts *Options) *Server {
 		s.addTool(a)
 	}
 	return s
+}
+
+// sdkLogger keeps the SDK's per-connection chatter (every stateless request
+// "connects") out of info logs.
+func sdkLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{Handler: l.Handler(), min: slog.LevelWarn})
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
 }
 
 // MCP returns the underlying SDK server.
@@ -156,17 +183,16 @@ func (s *Server) Close() error {
 // Drain waits until no tools/call is in progress, or ctx is done (then it
 // returns ctx's error). Callers stop accepting new requests first.
 func (s *Server) Drain(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		s.inflight.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.inflight.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	return nil
 }
 
 // CloseSessions closes every connected MCP session (ending their SSE
@@ -284,7 +310,7 @@ func annotations(spec *agents.Spec) *mcp.ToolAnnotations {
 func (s *Server) toolHandler(name string) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		s.inflight.Add(1)
-		defer s.inflight.Done()
+		defer s.inflight.Add(-1)
 		p := req.Params
 		ref := name
 		session := ""
@@ -306,12 +332,19 @@ func (s *Server) toolHandler(name string) mcp.ToolHandler {
 		if session == "" {
 			session = s.contextSession(req.Session)
 		}
+		c, err := newClient(req)
+		if err != nil {
+			return errorResult(err, session, "", 0), nil
+		}
 		resp, err := s.engine.Invoke(ctx, agents.Request{
 			Agent:   ref,
 			Args:    args,
 			Session: session,
-			Client:  &client{ss: req.Session, token: p.GetProgressToken()},
+			Client:  c,
 		})
+		if ir, ok := errors.AsType[*agents.InputRequired](err); ok {
+			return c.inputRequiredResult(ir)
+		}
 		if err != nil {
 			if errs.Is(err, errs.NotFound) {
 				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
@@ -417,26 +450,6 @@ func toMCPContent(c *agents.Content) mcp.Content {
 	default:
 		return &mcp.TextContent{Text: c.Text}
 	}
-}
-
-// client is the agents.Client of one tools/call.
-type client struct {
-	ss    *mcp.ServerSession
-	token any
-}
-
-func (c *client) Progress(ctx context.Context, progress, total float64, message string) error {
-	if c.ss == nil || c.token == nil {
-		return nil
-	}
-	return c.ss.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: c.token, Progress: progress, Total: total, Message: message})
-}
-
-func (c *client) Log(ctx context.Context, level slog.Level, logger string, data any) error {
-	if c.ss == nil {
-		return nil
-	}
-	return c.ss.Log(ctx, &mcp.LoggingMessageParams{Level: mcpLevel(level), Logger: logger, Data: data})
 }
 
 func mcpLevel(l slog.Level) mcp.LoggingLevel {

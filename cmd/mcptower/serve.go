@@ -80,7 +80,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			}
 			logger.Info("config reloaded", "file", cfg.Path, "trigger", why)
 		}
-		go config.Watch(ctx, cfg.Path, time.Second, func() { reload("file changed") })
+		config.Watch(ctx, cfg.Path, time.Second, func() { reload("file changed") })
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)

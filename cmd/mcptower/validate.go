@@ -47,7 +47,12 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%s is not valid:\n%w", *path, err)
 	}
 	fmt.Fprintf(stderr, "%s is valid: %d agent(s)\n", *path, len(cfg.Agents))
-	return printJSON(stdout, cfg.Redacted())
+	out, err := cfg.Redacted().Marshal()
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(out)
+	return err
 }
 
 const benchSynopsis = `Usage: mcptower bench --url URL --tool NAME [--args JSON] [-c N] [-d DURATION]
