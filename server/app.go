@@ -21,6 +21,10 @@ import (
 	"mcptower/tools"
 )
 
+// StoreNone as the store URL runs without a context store: nothing is
+// recorded and the context tools report that.
+const StoreNone = "none"
+
 // DefaultShutdownTimeout is how long a graceful shutdown waits for in-flight
 // calls before closing connections.
 const DefaultShutdownTimeout = 15 * time.Second
@@ -63,13 +67,16 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, versio
 		}
 		storeURL = u
 	}
-	store, err := contextstore.Open(ctx, storeURL, contextstore.Options{TTL: cfg.Store.TTL})
-	if err != nil {
-		return nil, err
+	var store contextstore.Store
+	if storeURL != StoreNone {
+		var err error
+		store, err = contextstore.Open(ctx, storeURL, contextstore.Options{TTL: cfg.Store.TTL})
+		if err != nil {
+			return nil, err
+		}
 	}
 	a := &App{
 		Logger:     logger,
-		Store:      store,
 		StoreURL:   contextstore.Redact(storeURL),
 		Registry:   agents.NewRegistry(),
 		configured: map[string]configured{},
@@ -78,17 +85,22 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, versio
 	if callTimeout <= 0 {
 		callTimeout = 365 * 24 * time.Hour // config: zero means no limit
 	}
+	a.Store = store
 	a.Engine = &agents.Engine{Registry: a.Registry, Store: store, Logger: logger, Timeout: callTimeout}
+	var ready func(context.Context) error
+	if store != nil {
+		ready = store.Ping
+	}
 	if cfg.Server.Builtins {
 		for _, t := range tools.Defaults() {
 			if err := a.Registry.Add(t); err != nil {
-				store.Close()
+				a.Close()
 				return nil, err
 			}
 		}
 	}
 	if err := a.applyAgents(ctx, cfg); err != nil {
-		store.Close()
+		a.Close()
 		return nil, err
 	}
 	a.cfg = cfg
@@ -106,7 +118,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, versio
 		SessionTimeout: sessionTimeout,
 		MaxBodyBytes:   maxBody,
 		TrustedOrigins: cfg.Server.TrustedOrigins,
-		ReadyCheck:     store.Ping,
+		ReadyCheck:     ready,
 		Instructions:   instructions,
 	})
 	return a, nil

@@ -140,6 +140,9 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer app.Close()
+	if app.Store == nil {
+		return usagef("history needs a context store (--store is none)")
+	}
 	if len(rest) == 0 {
 		infos, err := app.Store.Sessions(ctx, contextstore.SessionQuery{Limit: *limit})
 		if err != nil {

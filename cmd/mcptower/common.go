@@ -24,7 +24,7 @@ type common struct {
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.configPath, "config", "", "config `file` (default: $MCPTOWER_CONFIG, else mcptower.yaml in the working directory if present)")
-	fs.StringVar(&c.store, "store", "", "context store `URL`: memory:, sqlite:///path/file.db, redis://..., postgres://... (default: the config's, else $MCPTOWER_STORE, else a SQLite file in the user's data directory)")
+	fs.StringVar(&c.store, "store", "", "context store `URL`: memory:, sqlite:///path/file.db, none (no context), redis://..., postgres://... (default: the config's, else $MCPTOWER_STORE, else a SQLite file in the user's data directory)")
 	fs.StringVar(&c.logLevel, "log-level", "", "log `level`: debug, info, warn, error (default info)")
 	fs.StringVar(&c.logFormat, "log-format", "", "log `format`: auto (colors on a terminal, JSON otherwise), text, json")
 }
