@@ -100,20 +100,58 @@ type Client interface {
 	Progress(ctx context.Context, progress, total float64, message string) error
 	// Log sends a log message to the client (MCP notifications/message).
 	Log(ctx context.Context, level slog.Level, logger string, data any) error
-	// Sample asks the client's own model for a message (MCP sampling).
+	// Supports reports whether the client declared a feature: "sampling",
+	// "elicitation" or "roots".
+	Supports(feature string) bool
+	// Ask asks the client for several inputs at once (sampling, elicitation,
+	// roots), keyed by names the agent chooses, and returns the answers by
+	// the same keys.
 	//
-	// With a stateless (2026-07-28) client the answer arrives in a retry of
-	// the whole call: Sample then returns an *InputRequired error, which the
-	// agent must return as is; the call is invoked again from the start and
-	// this time Sample returns the client's answer. Agents that sample must
-	// therefore be deterministic up to their Sample/Elicit calls.
+	// A 2025-11-25 session is asked with server→client requests and Ask
+	// returns when they are answered. A stateless 2026-07-28 client answers
+	// in a retry of the whole call (SEP-2322 multi-round-trip): Ask then
+	// returns an *InputRequired error, which the agent must return as is;
+	// the call is invoked again from the start and, this time, Ask returns
+	// the answers. Agents that ask must therefore be deterministic up to
+	// their Ask calls, and use distinct keys for distinct questions.
+	//
+	// A client that did not declare a capability an input needs gets a
+	// *CapabilityError.
+	Ask(ctx context.Context, inputs map[string]Input) (map[string]Answer, error)
+	// Sample asks the client's own model for a message: Ask with one
+	// sampling input under a generated key.
 	Sample(ctx context.Context, req *SampleRequest) (*SampleResult, error)
-	// Elicit asks the user for input through the client (MCP elicitation),
-	// with the same retry behaviour as Sample.
+	// Elicit asks the user for input through the client: Ask with one
+	// elicitation input under a generated key.
 	Elicit(ctx context.Context, req *ElicitRequest) (*ElicitResult, error)
+	// CloseStream asks the transport to end the call's response stream now
+	// and have the client reconnect after retryAfter to receive the rest
+	// (resumable Streamable HTTP, SEP-1699). It does nothing elsewhere.
+	CloseStream(retryAfter time.Duration)
 }
 
-// Message is one message of a sampling conversation.
+// Input is one question for the client: exactly one field is set.
+type Input struct {
+	Sample    *SampleRequest `json:"sample,omitempty"`
+	Elicit    *ElicitRequest `json:"elicit,omitempty"`
+	ListRoots bool           `json:"list_roots,omitempty"`
+}
+
+// Answer is the client's answer to an Input: the field matching the
+// question is set.
+type Answer struct {
+	Sample *SampleResult `json:"sample,omitempty"`
+	Elicit *ElicitResult `json:"elicit,omitempty"`
+	Roots  []Root        `json:"roots,omitempty"`
+}
+
+// Root is a filesystem or URI root the client exposes.
+type Root struct {
+	URI  string `json:"uri"`
+	Name string `json:"name,omitempty"`
+}
+
+// Message is one message of a sampling conversation or a prompt.
 type Message struct {
 	Role    string  `json:"role"` // user or assistant
 	Content Content `json:"content"`
@@ -153,20 +191,33 @@ type ElicitResult struct {
 	Content map[string]any `json:"content,omitempty"`
 }
 
-// InputRequired is returned by Client.Sample and Client.Elicit when the
-// answer must come in a retry of the call (stateless clients). Agents return
-// it unchanged; the engine passes it to the edge, which asks the client.
+// InputRequired is returned by Client.Ask (and Sample, Elicit) when the
+// answers must come in a retry of the call (stateless clients). Agents
+// return it unchanged; the engine passes it to the edge, which asks the
+// client.
 type InputRequired struct {
-	// Key identifies the request within the call; the edge uses it to hand
-	// the answer back on retry.
-	Key string
-	// Request is a *SampleRequest or an *ElicitRequest.
-	Request any
+	// Inputs are the questions not answered yet, by key.
+	Inputs map[string]Input
 }
 
 func (e *InputRequired) Error() string {
-	return "input required from the client (" + e.Key + "); return this error unchanged"
+	return "input required from the client; return this error unchanged"
 }
+
+// CapabilityError says the client lacks a capability the call needs. Over
+// the 2026-07-28 protocol it becomes a -32021 protocol error; otherwise a
+// tool error. Its code is Unavailable.
+type CapabilityError struct {
+	// Capability is "sampling", "elicitation" or "roots".
+	Capability string
+}
+
+func (e *CapabilityError) Error() string {
+	return "the connected MCP client does not support " + e.Capability + " (it declared no " + e.Capability + " capability)"
+}
+
+// Unwrap gives the error its domain code.
+func (e *CapabilityError) Unwrap() error { return errs.E(errs.Unavailable, "missing client capability") }
 
 // NoClient is a Client for calls with nobody on the other end (CLI, REST).
 type NoClient struct{}
@@ -177,6 +228,14 @@ func (NoClient) Progress(context.Context, float64, float64, string) error { retu
 // Log does nothing.
 func (NoClient) Log(context.Context, slog.Level, string, any) error { return nil }
 
+// Supports reports false: there is no client.
+func (NoClient) Supports(string) bool { return false }
+
+// Ask fails: there is nobody to ask.
+func (NoClient) Ask(context.Context, map[string]Input) (map[string]Answer, error) {
+	return nil, errs.E(errs.Unavailable, "this call has no MCP client to ask (sampling, elicitation and roots need one)")
+}
+
 // Sample fails: there is no client model to ask.
 func (NoClient) Sample(context.Context, *SampleRequest) (*SampleResult, error) {
 	return nil, errs.E(errs.Unavailable, "sampling needs a connected MCP client that supports sampling; this call has none")
@@ -186,6 +245,9 @@ func (NoClient) Sample(context.Context, *SampleRequest) (*SampleResult, error) {
 func (NoClient) Elicit(context.Context, *ElicitRequest) (*ElicitResult, error) {
 	return nil, errs.E(errs.Unavailable, "elicitation needs a connected MCP client that supports elicitation; this call has none")
 }
+
+// CloseStream does nothing.
+func (NoClient) CloseStream(time.Duration) {}
 
 // Result is what an invocation produced.
 type Result struct {

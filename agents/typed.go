@@ -78,3 +78,34 @@ func (t *typed[In, Out]) Invoke(ctx context.Context, call *Call) (*Result, error
 	}
 	return &Result{Output: data}, nil
 }
+
+// FuncAgent is the Go function behind an agent built with Func.
+type FuncAgent func(ctx context.Context, call *Call) (*Result, error)
+
+type funcAgent struct {
+	spec Spec
+	fn   FuncAgent
+}
+
+// Func builds an Agent from a function that returns a whole Result — content
+// blocks (text, images, audio, resources) rather than a typed value. Without
+// spec.Input any JSON object is accepted (call.Args holds it); without
+// spec.Output the result carries no structured output.
+func Func(spec Spec, fn FuncAgent) (Agent, error) {
+	if fn == nil {
+		return nil, fmt.Errorf("agent %q: nil function", spec.Name)
+	}
+	if spec.Kind == "" {
+		spec.Kind = "go"
+	}
+	if err := normalizeSpec(&spec); err != nil {
+		return nil, err
+	}
+	return &funcAgent{spec: spec, fn: fn}, nil
+}
+
+func (f *funcAgent) Spec() *Spec { return &f.spec }
+
+func (f *funcAgent) Invoke(ctx context.Context, call *Call) (*Result, error) {
+	return f.fn(ctx, call)
+}

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"mcptower/agents"
@@ -114,13 +116,16 @@ func TestSamplingAndElicitation(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cs2.Close()
-			res, err = cs2.CallTool(t.Context(), &mcp.CallToolParams{Name: "ask_twice", Arguments: map[string]any{"question": "2+2?"}})
-			if err != nil {
-				t.Fatal(err)
+			// A 2026-07-28 client without the capability gets the SEP-2575
+			// protocol error -32021 (2025-11-25 sessions get a tool error:
+			// testdata/golden/sampling_unsupported.txtar).
+			_, err = cs2.CallTool(t.Context(), &mcp.CallToolParams{Name: "ask_twice", Arguments: map[string]any{"question": "2+2?"}})
+			var rpcErr *jsonrpc.Error
+			if !errors.As(err, &rpcErr) || rpcErr.Code != mcp.CodeMissingRequiredClientCapabilities || !strings.Contains(rpcErr.Message, "does not support sampling") {
+				t.Fatalf("client without sampling: got %v, want JSON-RPC error -32021", err)
 			}
-			text := res.Content[0].(*mcp.TextContent).Text
-			if !res.IsError || !strings.Contains(text, "does not support sampling") {
-				t.Fatalf("client without sampling: isError=%v %q", res.IsError, text)
+			if !strings.Contains(string(rpcErr.Data), `"sampling":{}`) {
+				t.Errorf("error data %s does not name the sampling capability", rpcErr.Data)
 			}
 		})
 	}

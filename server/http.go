@@ -45,6 +45,8 @@ func (s *Server) MCPHandler() http.Handler {
 	stateful := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 		SessionTimeout:      timeout,
 		JSONResponse:        s.opts.JSONResponse,
+		// Resumability (Last-Event-ID) for 2025-11-25 sessions.
+		EventStore: mcp.NewMemoryEventStore(nil),
 		MaxRequestBodyBytes: s.opts.MaxBodyBytes,
 		Logger:              sdkLogger(s.logger),
 	})

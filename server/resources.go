@@ -142,9 +142,27 @@ type watches struct {
 	s      *Server
 	mu     sync.Mutex
 	active map[string]*watch // by URI
+	owned  map[string]bool   // URIs of resources added with AddResource
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+}
+
+// allow accepts subscriptions to a resource published with AddResource;
+// its owner calls ResourceUpdated.
+func (w *watches) allow(uri string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.owned == nil {
+		w.owned = map[string]bool{}
+	}
+	w.owned[uri] = true
+}
+
+func (w *watches) allowed(uri string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.owned[uri]
 }
 
 type watch struct {
@@ -160,8 +178,8 @@ func newWatches(s *Server) *watches {
 func (w *watches) subscribe(_ context.Context, req *mcp.SubscribeRequest) error {
 	uri := req.Params.URI
 	switch {
-	case uri == URICatalog || uri == URISessions:
-		return nil // notified on registry changes / not watched per entry
+	case uri == URICatalog || uri == URISessions || w.allowed(uri):
+		return nil // notified on registry changes, or by the resource's owner
 	case strings.HasPrefix(uri, URISessionPrefix):
 	default:
 		return mcp.ResourceNotFoundError(uri)

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,13 @@ type Options struct {
 	// stream; notifications and server requests made during a call then go
 	// to the session's standalone SSE stream (GET), as the spec allows.
 	JSONResponse bool
+	// StateKey signs the requestState of multi-round-trip calls (SEP-2322),
+	// so clients cannot forge earlier answers. Replicas behind one load
+	// balancer must share it. Nil means a random key per process.
+	StateKey []byte
+	// Complete answers completion/complete requests; nil means no
+	// completions capability.
+	Complete func(ctx context.Context, req *CompleteRequest) (*CompleteResult, error)
 	// ReadyCheck, if set, backs /readyz (e.g. the store's Ping).
 	ReadyCheck func(context.Context) error
 }
@@ -85,6 +93,7 @@ type Server struct {
 	logger *slog.Logger
 	mcp    *mcp.Server
 
+	stateKey    []byte
 	unsubscribe func()
 	watches     *watches
 
@@ -118,8 +127,18 @@ func New(engine *agents.Engine, opts *Options) *Server {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	s.stateKey = s.opts.StateKey
+	if len(s.stateKey) == 0 {
+		s.stateKey = make([]byte, 32)
+		_, _ = rand.Read(s.stateKey)
+	}
 	s.watches = newWatches(s)
+	var complete func(context.Context, *mcp.CompleteRequest) (*mcp.CompleteResult, error)
+	if s.opts.Complete != nil {
+		complete = s.complete
+	}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: Name, Title: "mcptower", Version: s.opts.Version}, &mcp.ServerOptions{
+		CompletionHandler:  complete,
 		Instructions:       s.opts.Instructions,
 		Logger:             sdkLogger(s.logger),
 		SubscribeHandler:   s.watches.subscribe,
@@ -332,9 +351,10 @@ func (s *Server) toolHandler(name string) mcp.ToolHandler {
 		if session == "" {
 			session = s.contextSession(req.Session)
 		}
-		c, err := newClient(req)
+		c, err := newClient(req.Session, req.ClientCapabilities(), req.Extra, s.stateKey,
+			inputParams{token: p.GetProgressToken(), responses: p.InputResponses, state: p.RequestState})
 		if err != nil {
-			return errorResult(err, session, "", 0), nil
+			return nil, err
 		}
 		resp, err := s.engine.Invoke(ctx, agents.Request{
 			Agent:   ref,
@@ -343,7 +363,14 @@ func (s *Server) toolHandler(name string) mcp.ToolHandler {
 			Client:  c,
 		})
 		if ir, ok := errors.AsType[*agents.InputRequired](err); ok {
-			return c.inputRequiredResult(ir)
+			reqs, state, err := c.inputRequests(ir)
+			if err != nil {
+				return nil, err
+			}
+			return &mcp.CallToolResult{InputRequests: reqs, RequestState: state}, nil
+		}
+		if perr := c.capabilityError(err); perr != nil {
+			return nil, perr
 		}
 		if err != nil {
 			if errs.Is(err, errs.NotFound) {
