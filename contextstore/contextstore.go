@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"sort"
 	"strings"
@@ -118,6 +119,9 @@ type Store interface {
 type Options struct {
 	// TTL, if > 0, is how long a session lives after its last append.
 	TTL time.Duration
+	// Logger receives what a store's background work has to report (a
+	// lost connection, a failed sweep); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Opener opens a store from a parsed URL.

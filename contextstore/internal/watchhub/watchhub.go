@@ -20,6 +20,7 @@ type Hub struct {
 	subs   map[string]map[*watcher]struct{}
 	buffer int
 	closed bool
+	idle   func(session string) // see SetIdleFunc
 }
 
 type watcher struct {
@@ -60,19 +61,38 @@ func (h *Hub) Watch(ctx context.Context, session string) (<-chan contextstore.En
 	return w.ch, nil
 }
 
+// SetIdleFunc makes the hub call fn(session) when the last watcher of
+// session goes away because its context ended (not when the hub closes), so
+// that a store can stop listening to its backend for that session. fn runs
+// in the goroutine context.AfterFunc started for the ending watch, without
+// the hub's lock held, so it may block briefly; by the time it runs a new
+// watcher may have arrived, which fn can check with Watching. Call
+// SetIdleFunc before the first Watch.
+func (h *Hub) SetIdleFunc(fn func(session string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.idle = fn
+}
+
 // remove unregisters w and closes its channel, unless Close did already.
 func (h *Hub) remove(w *watcher) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	set := h.subs[w.session]
 	if _, ok := set[w]; !ok {
+		h.mu.Unlock()
 		return
 	}
 	delete(set, w)
-	if len(set) == 0 {
+	idle := len(set) == 0
+	if idle {
 		delete(h.subs, w.session)
 	}
 	close(w.ch)
+	fn := h.idle
+	h.mu.Unlock()
+	if idle && fn != nil {
+		fn(w.session)
+	}
 }
 
 // Publish sends e to every watcher of e.Session without blocking: a watcher

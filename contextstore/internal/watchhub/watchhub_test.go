@@ -113,3 +113,40 @@ func TestCloseRacesCancel(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleFunc checks that the idle callback runs when the last watcher of a
+// session leaves by cancellation, and not on Close.
+func TestIdleFunc(t *testing.T) {
+	h := watchhub.New(0)
+	idle := make(chan string, 4)
+	h.SetIdleFunc(func(session string) { idle <- session })
+	ctx1, cancel1 := context.WithCancel(t.Context())
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	a1, _ := h.Watch(ctx1, "a")
+	a2, _ := h.Watch(ctx2, "a")
+	b, _ := h.Watch(t.Context(), "b")
+	cancel1()
+	closedWithin(t, a1)
+	select {
+	case s := <-idle:
+		t.Fatalf("idle(%q) with a watcher of a left", s)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel2()
+	closedWithin(t, a2)
+	select {
+	case s := <-idle:
+		if s != "a" {
+			t.Errorf("idle(%q), want idle(a)", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no idle callback after the last watcher of a left")
+	}
+	h.Close()
+	closedWithin(t, b)
+	select {
+	case s := <-idle:
+		t.Errorf("idle(%q) on Close", s)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
