@@ -14,7 +14,7 @@
 //	store:
 //	  url: ""                       # "memory:", sqlite:///path, redis://..., postgres://...; "" = default sqlite file
 //	  ttl: 720h                     # how long a session lives after its last append; 0 = forever
-//	agents:                         # none by default
+//	agents:                         # default: ask (kind sampling, the client's own model)
 //	  - name: shout                 # letters, digits, '_', '-', '.'
 //	    kind: builtin               # a registered agent kind
 //	    version: 1.0.0
@@ -141,9 +141,13 @@ const (
 )
 
 // Default returns the configuration used without a config file: HTTP on
-// 127.0.0.1:8080, the default store, the built-ins, and no other agents.
+// 127.0.0.1:8080, the default store, the built-ins, and one agent, "ask"
+// (kind sampling: it asks the connected client's own model, so it needs no
+// API key). A file that lists agents replaces it; a file without an agents
+// key keeps it.
 func Default() *Config {
 	return &Config{
+		Agents: []Agent{DefaultAsk()},
 		Server: Server{
 			HTTP:           "127.0.0.1:8080",
 			SessionTimeout: 30 * time.Minute,
@@ -155,6 +159,18 @@ func Default() *Config {
 		},
 		Store: Store{TTL: 30 * 24 * time.Hour},
 	}
+}
+
+// DefaultAsk is the agent of Default: "ask", of kind sampling (the kind
+// must be registered, by importing mcptower/agents/sampling, for Validate).
+func DefaultAsk() Agent {
+	return Agent{Definition: agents.Definition{
+		Name:        "ask",
+		Kind:        "sampling",
+		Title:       "Ask the client's model",
+		Description: "Asks the connected client's own model (MCP sampling) and returns its answer. Needs no API key; the client must support sampling.",
+		Tags:        []string{"llm", "sampling"},
+	}}
 }
 
 // fileNames are the names Find looks for, in order.

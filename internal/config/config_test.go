@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"mcptower/agents"
+	_ "mcptower/agents/sampling" // registers the "sampling" kind (Default's ask)
 	"mcptower/internal/config"
 	"mcptower/internal/errs"
 	_ "mcptower/tools" // registers the "builtin" kind
@@ -70,6 +71,13 @@ func TestDefault(t *testing.T) {
 			LogFormat:      "auto",
 		},
 		Store: config.Store{TTL: 720 * time.Hour},
+		Agents: []config.Agent{{Definition: agents.Definition{
+			Name:        "ask",
+			Kind:        "sampling",
+			Title:       "Ask the client's model",
+			Description: "Asks the connected client's own model (MCP sampling) and returns its answer. Needs no API key; the client must support sampling.",
+			Tags:        []string{"llm", "sampling"},
+		}}},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("Default() mismatch (-want +got):\n%s", diff)
