@@ -73,6 +73,41 @@ type HealthChecker interface {
 	CheckHealth(ctx context.Context) error
 }
 
+// Dynamic is implemented by an agent that stands for a set of agents known
+// only at run time, such as the tools of an upstream MCP server (kind "mcp").
+// Its owner registers the members, not the Dynamic agent itself (whose
+// Invoke is never reached through a registry): after Start, it calls Attach
+// once, and from then on the agent adds, replaces and removes its members in
+// r as the set changes. The registry's subscribers see every change, so
+// connected MCP clients get notifications/tools/list_changed. Close removes
+// the members the agent registered.
+//
+// A member never replaces an agent it does not own: a name already taken by
+// another agent is skipped (and logged), and removal leaves alone an entry
+// that is no longer the member's.
+type Dynamic interface {
+	Agent
+	Attach(r *Registry)
+}
+
+type loggerKey struct{}
+
+// ContextWithLogger returns a copy of ctx carrying logger. The owner of a
+// registry passes its logger this way to Build (and Start), for agents that
+// log outside any call: an upstream's stderr, its restarts.
+func ContextWithLogger(ctx context.Context, logger *slog.Logger) context.Context {
+	return context.WithValue(ctx, loggerKey{}, logger)
+}
+
+// LoggerFrom returns the logger ctx carries (see ContextWithLogger), or
+// slog.Default().
+func LoggerFrom(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok && l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
 // Call is one invocation's input and its handles on the world.
 type Call struct {
 	// Agent is the resolved "name@version".
@@ -217,7 +252,9 @@ func (e *CapabilityError) Error() string {
 }
 
 // Unwrap gives the error its domain code.
-func (e *CapabilityError) Unwrap() error { return errs.E(errs.Unavailable, "missing client capability") }
+func (e *CapabilityError) Unwrap() error {
+	return errs.E(errs.Unavailable, "missing client capability")
+}
 
 // NoClient is a Client for calls with nobody on the other end (CLI, REST).
 type NoClient struct{}

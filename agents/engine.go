@@ -33,6 +33,27 @@ type Engine struct {
 	Logger *slog.Logger
 	// Timeout is the default per-call timeout; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Observer watches every call (metrics, traces); nil means none.
+	Observer Observer
+}
+
+// Observer watches invocations. StartCall runs once the agent is resolved
+// (agent is "name@version", or the requested name when resolving failed);
+// the context it returns is the call's (a span may live in it), and end
+// runs when the call is over.
+type Observer interface {
+	StartCall(ctx context.Context, agent, session string) (context.Context, func(o Outcome))
+}
+
+// Outcome is how a call ended, for an Observer.
+type Outcome struct {
+	// Result is "ok", "tool_error" (the agent answered with IsError),
+	// "input_required" (a 2026 client must answer and retry), or the domain
+	// error code of a failed call ("invalid", "timeout", ...).
+	Result   string
+	Duration time.Duration
+	Usage    *Usage
+	Err      error
 }
 
 // Request is one invocation.
@@ -64,9 +85,9 @@ var emptyObject = json.RawMessage(`{}`)
 // NotFound (unknown agent or version), Invalid (arguments break the input
 // schema; the message names the field), Timeout, Unavailable (store or
 // upstream down), or the agent's own error.
-func (e *Engine) Invoke(ctx context.Context, req Request) (*Response, error) {
+func (e *Engine) Invoke(ctx context.Context, req Request) (resp *Response, err error) {
 	start := time.Now()
-	resp := &Response{Session: req.Session}
+	resp = &Response{Session: req.Session}
 	logger := e.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -74,10 +95,34 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (*Response, error) {
 
 	a, err := e.Registry.Resolve(req.Agent)
 	if err != nil {
+		if e.Observer != nil {
+			_, end := e.Observer.StartCall(ctx, req.Agent, req.Session)
+			end(Outcome{Result: errs.CodeOf(err).String(), Duration: time.Since(start), Err: err})
+		}
 		return resp, err
 	}
 	spec := a.Spec()
 	resp.Agent = spec.Ref()
+	if e.Observer != nil {
+		var end func(Outcome)
+		ctx, end = e.Observer.StartCall(ctx, resp.Agent, req.Session)
+		defer func() {
+			o := Outcome{Result: "ok", Duration: time.Since(start), Err: err}
+			_, needsInput := errors.AsType[*InputRequired](err)
+			switch {
+			case needsInput:
+				o.Result, o.Err = "input_required", nil // the client answers, then the call is retried
+			case err != nil:
+				o.Result = errs.CodeOf(err).String()
+			case resp.Result != nil:
+				o.Usage = resp.Result.Usage
+				if resp.Result.IsError {
+					o.Result = "tool_error"
+				}
+			}
+			end(o)
+		}()
+	}
 
 	if resp.Session == "" {
 		resp.Session = NewSessionID()
@@ -137,14 +182,18 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		logger.LogAttrs(ctx, slog.LevelWarn, "call failed",
 			slog.String("agent", resp.Agent), slog.String("session", resp.Session),
-			slog.Duration("duration", resp.Duration), slog.String("code", errs.CodeOf(err).String()), slog.String("error", err.Error()))
+			slog.Duration("duration", resp.Duration), slog.String("outcome", errs.CodeOf(err).String()), slog.String("error", err.Error()))
 		return resp, err
 	}
 	resp.Result = res
-	if logger.Enabled(ctx, slog.LevelDebug) {
-		logger.LogAttrs(ctx, slog.LevelDebug, "call",
+	if logger.Enabled(ctx, slog.LevelInfo) {
+		outcome := "ok"
+		if res.IsError {
+			outcome = "tool_error"
+		}
+		logger.LogAttrs(ctx, slog.LevelInfo, "call",
 			slog.String("agent", resp.Agent), slog.String("session", resp.Session),
-			slog.Duration("duration", resp.Duration), slog.Bool("is_error", res.IsError))
+			slog.Duration("duration", resp.Duration), slog.String("outcome", outcome))
 	}
 	return resp, nil
 }

@@ -547,8 +547,8 @@ func TestInvokeLogs(t *testing.T) {
 	}
 	_, _ = e.Invoke(context.Background(), agents.Request{Agent: "bad", Session: "s"})
 	want := []map[string]string{
-		{"level": "DEBUG", "msg": "call", "agent": "echo@1.0.0", "session": "s", "is_error": "false"},
-		{"level": "WARN", "msg": "call failed", "agent": "bad@1.0.0", "session": "s", "code": "unavailable", "error": "agent bad@1.0.0 failed: down"},
+		{"level": "INFO", "msg": "call", "agent": "echo@1.0.0", "session": "s", "outcome": "ok"},
+		{"level": "WARN", "msg": "call failed", "agent": "bad@1.0.0", "session": "s", "outcome": "unavailable", "error": "agent bad@1.0.0 failed: down"},
 	}
 	if diff := cmp.Diff(want, h.records); diff != "" {
 		t.Errorf("logs (-want +got):\n%s", diff)

@@ -14,10 +14,17 @@ import (
 	"time"
 
 	"mcptower/agents"
+	_ "mcptower/agents/httpkind" // registers kind "http"
+	_ "mcptower/agents/llm"      // registers kind "llm"
+	_ "mcptower/agents/mcpkind"  // registers kind "mcp"
+	_ "mcptower/agents/sampling" // registers kind "sampling"
 	"mcptower/contextstore"
-	_ "mcptower/contextstore/memory" // registers memory:
+	_ "mcptower/contextstore/memory"   // registers memory:
+	_ "mcptower/contextstore/postgres" // registers postgres:// and postgresql://
+	_ "mcptower/contextstore/redis"    // registers redis:// and rediss://
 	"mcptower/contextstore/sqlite"
 	"mcptower/internal/config"
+	"mcptower/internal/observe"
 	"mcptower/tools"
 )
 
@@ -38,6 +45,7 @@ type App struct {
 	Registry *agents.Registry
 	Engine   *agents.Engine
 	Server   *Server
+	Metrics  *observe.Metrics
 	// ShutdownTimeout bounds ServeHTTP's graceful shutdown; zero means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -45,6 +53,13 @@ type App struct {
 	mu         sync.Mutex
 	cfg        *config.Config
 	configured map[string]configured // by name@version, agents from config
+
+	// registrations is the file that keeps runtime registrations (REST);
+	// "" keeps them in memory only. runtime is written with mu and
+	// runtimeMu held, so that readers need only one.
+	registrations string
+	runtimeMu     sync.RWMutex
+	runtime       []*registration
 }
 
 type configured struct {
@@ -70,7 +85,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, versio
 	var store contextstore.Store
 	if storeURL != StoreNone {
 		var err error
-		store, err = contextstore.Open(ctx, storeURL, contextstore.Options{TTL: cfg.Store.TTL})
+		store, err = contextstore.Open(ctx, storeURL, contextstore.Options{TTL: cfg.Store.TTL, Logger: logger})
 		if err != nil {
 			return nil, err
 		}
@@ -85,8 +100,13 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, versio
 	if callTimeout <= 0 {
 		callTimeout = 365 * 24 * time.Hour // config: zero means no limit
 	}
+	a.Metrics = observe.NewMetrics()
+	if store != nil {
+		store = observe.Store(store, a.Metrics)
+	}
 	a.Store = store
-	a.Engine = &agents.Engine{Registry: a.Registry, Store: store, Logger: logger, Timeout: callTimeout}
+	a.Engine = &agents.Engine{Registry: a.Registry, Store: store, Logger: logger, Timeout: callTimeout,
+		Observer: &observe.Observer{Metrics: a.Metrics}}
 	var ready func(context.Context) error
 	if store != nil {
 		ready = store.Ping
@@ -104,6 +124,15 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, versio
 		return nil, err
 	}
 	a.cfg = cfg
+	if path, err := RegistrationsPath(cfg.Path); err != nil {
+		logger.Warn("agents registered at run time will not survive a restart", "error", err)
+	} else {
+		a.registrations = path
+	}
+	if err := a.loadRegistrations(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	sessionTimeout := cfg.Server.SessionTimeout
 	if sessionTimeout == 0 {
 		sessionTimeout = -1 // config: zero means never
@@ -119,6 +148,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, versio
 		MaxBodyBytes:   maxBody,
 		TrustedOrigins: cfg.Server.TrustedOrigins,
 		ReadyCheck:     ready,
+		Metrics:        a.Metrics,
 		Instructions:   instructions,
 	})
 	return a, nil
@@ -150,8 +180,13 @@ func (a *App) Reload(ctx context.Context, cfg *config.Config) error {
 }
 
 // applyAgents builds cfg's agents first (so a broken config changes
-// nothing), then applies the difference to the registry.
+// nothing), starts the new and changed ones (so one that cannot start, such
+// as an unreachable upstream, changes nothing either), then applies the
+// difference to the registry. A Dynamic agent (an upstream MCP server) is
+// not registered itself: it is attached to the registry and keeps its
+// members there.
 func (a *App) applyAgents(ctx context.Context, cfg *config.Config) error {
+	ctx = agents.ContextWithLogger(ctx, a.Logger)
 	next := map[string]configured{}
 	var problems []error
 	for i := range cfg.Agents {
@@ -172,28 +207,59 @@ func (a *App) applyAgents(ctx context.Context, cfg *config.Config) error {
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for ref, c := range a.configured {
-		if _, keep := next[ref]; !keep {
-			name, version := agents.SplitRef(ref)
-			a.Registry.Remove(name, version)
-			closeAgent(c.agent, a.Logger)
-			a.Logger.Info("agent removed", "agent", ref)
-		}
-	}
+	var changed []string
 	for ref, c := range next {
 		if prev, ok := a.configured[ref]; ok && bytes.Equal(prev.def, c.def) {
 			next[ref] = prev // unchanged: keep the running instance
 			continue
 		}
-		if s, ok := c.agent.(agents.Starter); ok {
-			if err := s.Start(ctx); err != nil {
-				return fmt.Errorf("start agent %s: %w", ref, err)
+		changed = append(changed, ref)
+	}
+	for i, ref := range changed {
+		s, ok := next[ref].agent.(agents.Starter)
+		if !ok {
+			continue
+		}
+		if err := s.Start(ctx); err != nil {
+			for _, r := range changed[:i+1] { // started or not, they hold nothing registered
+				closeAgent(next[r].agent, a.Logger)
 			}
+			return fmt.Errorf("start agent %s: %w", ref, err)
+		}
+	}
+	a.dropShadowedLocked(next) // the config wins over runtime registrations
+
+	for ref, c := range a.configured {
+		if _, keep := next[ref]; !keep {
+			if _, dynamic := c.agent.(agents.Dynamic); !dynamic {
+				name, version := agents.SplitRef(ref)
+				a.Registry.Remove(name, version)
+			}
+			closeAgent(c.agent, a.Logger) // a Dynamic agent removes its members
+			a.Logger.Info("agent removed", "agent", ref)
+		}
+	}
+	for _, ref := range changed {
+		c := next[ref]
+		prev, had := a.configured[ref]
+		if d, ok := c.agent.(agents.Dynamic); ok {
+			// The previous instance goes first, members and all, so that the
+			// new one's members do not collide with them.
+			if had {
+				if _, dynamic := prev.agent.(agents.Dynamic); !dynamic {
+					name, version := agents.SplitRef(ref)
+					a.Registry.Remove(name, version)
+				}
+				closeAgent(prev.agent, a.Logger)
+			}
+			d.Attach(a.Registry)
+			a.Logger.Info("agent set attached", "agent", ref, "kind", c.agent.Spec().Kind, "replaced", had)
+			continue
 		}
 		if err := a.Registry.Put(c.agent); err != nil {
 			return fmt.Errorf("register agent %s: %w", ref, err)
 		}
-		if prev, ok := a.configured[ref]; ok {
+		if had {
 			closeAgent(prev.agent, a.Logger)
 			a.Logger.Info("agent replaced", "agent", ref)
 		} else {
@@ -226,7 +292,7 @@ func (a *App) Listen(addr string) (net.Listener, error) {
 // ShutdownTimeout, then closes the remaining sessions and connections.
 func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           a.Server.Handler(),
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
 	}
@@ -259,7 +325,12 @@ func (a *App) ServeHTTP(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close closes the server, the configured agents and the store.
+// Handler is the Server's HTTP handler with runtime registration (POST and
+// DELETE /v1/agents) backed by the App.
+func (a *App) Handler() http.Handler { return a.Server.handler(a) }
+
+// Close closes the server, the configured agents, the agents registered at
+// run time and the store.
 func (a *App) Close() error {
 	if a.Server != nil {
 		a.Server.Close()
@@ -269,6 +340,7 @@ func (a *App) Close() error {
 		closeAgent(c.agent, a.Logger)
 	}
 	a.configured = nil
+	a.closeRuntimeLocked()
 	a.mu.Unlock()
 	if a.Store != nil {
 		return a.Store.Close()

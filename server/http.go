@@ -2,12 +2,20 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
+	"mcptower/internal/logging"
+	"mcptower/internal/observe"
 )
 
 // protocol2026 is the first protocol version that is stateless by design:
@@ -19,18 +27,51 @@ const protocol2026 = "2026-07-28"
 //	/mcp      Streamable HTTP: 2025-11-25 sessions and 2026-07-28 stateless requests
 //	/healthz  200 while the process serves
 //	/readyz   200 when dependencies (the store) answer, 503 otherwise
+//	/v1/...   the REST API (rest.go; GET /v1/openapi.json describes it)
+//	/invoke   the seed's REST invoke
 //
-// /mcp is protected against DNS rebinding (a loopback listener rejects a
-// non-loopback Host) and cross-origin browser requests (403 unless the
-// Origin is trusted), and request bodies are limited (413).
-func (s *Server) Handler() http.Handler {
+// /mcp and the REST API are protected against DNS rebinding (a loopback
+// listener rejects a non-loopback Host) and cross-origin browser requests
+// (403 unless the Origin is trusted), and request bodies are limited (413).
+// Without a Registrar (see App.Handler), POST and DELETE /v1/agents answer
+// 403.
+func (s *Server) Handler() http.Handler { return s.handler(nil) }
+
+// handler is Handler with reg backing runtime registration.
+func (s *Server) handler(reg Registrar) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", s.MCPHandler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	withMetrics(s.opts.Metrics, s.allRoutes(reg), mux)
+	return observe.HTTPHandler(s.requestIDs(mux))
+}
+
+// routes are the HTTP routes by mux pattern.
+func (s *Server) routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		"/mcp": s.MCPHandler(),
+		"GET /healthz": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}),
+		"GET /readyz": http.HandlerFunc(s.readyz),
+	}
+}
+
+// requestIDs gives every request an id (the client's X-Request-Id, if
+// sane, else a new one), echoed in the response and attached to every log
+// line written while serving it.
+func (s *Server) requestIDs(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if len(id) == 0 || len(id) > 128 {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		r.Header.Set("X-Request-Id", id) // MCP handlers see it in RequestExtra.Header
+		// The MCP handler of a session does not run in this request's
+		// context; hand it the request's span (started by observe.HTTPHandler)
+		// as a traceparent header it reads back in the MCP middleware.
+		otel.GetTextMapPropagator().Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+		h.ServeHTTP(w, r.WithContext(logging.WithAttrs(r.Context(), slog.String("request_id", id))))
 	})
-	mux.HandleFunc("GET /readyz", s.readyz)
-	return mux
 }
 
 // MCPHandler returns the Streamable HTTP handler for /mcp. Requests carrying
@@ -43,10 +84,10 @@ func (s *Server) MCPHandler() http.Handler {
 		timeout = 0
 	}
 	stateful := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
-		SessionTimeout:      timeout,
-		JSONResponse:        s.opts.JSONResponse,
+		SessionTimeout: timeout,
+		JSONResponse:   s.opts.JSONResponse,
 		// Resumability (Last-Event-ID) for 2025-11-25 sessions.
-		EventStore: mcp.NewMemoryEventStore(nil),
+		EventStore:          mcp.NewMemoryEventStore(nil),
 		MaxRequestBodyBytes: s.opts.MaxBodyBytes,
 		Logger:              sdkLogger(s.logger),
 	})
@@ -114,4 +155,10 @@ func writeRPCError(w http.ResponseWriter, status int, code int64, msg string) {
 		"id":      nil,
 		"error":   map[string]any{"code": code, "message": msg},
 	})
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -1,13 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"mcptower/agents"
 	"mcptower/contextstore"
 	"mcptower/internal/errs"
 	"mcptower/tools"
@@ -98,6 +101,63 @@ type sessionDoc struct {
 	Entries []contextstore.Entry `json:"entries"`
 	// Truncated says older entries exist; page them with context_history.
 	Truncated bool `json:"truncated,omitempty"`
+	// Usage sums the usage recorded on every entry of the session (not
+	// only those listed); absent when none recorded any.
+	Usage *sessionUsage `json:"usage,omitempty"`
+}
+
+// sessionUsage sums what a session's calls consumed.
+type sessionUsage struct {
+	// Calls counts the entries that recorded usage.
+	Calls        int64   `json:"calls"`
+	InputTokens  int64   `json:"input_tokens"`
+	OutputTokens int64   `json:"output_tokens"`
+	CostUSD      float64 `json:"cost_usd"`
+}
+
+// add sums the usage recorded on entries: the engine's call records (role
+// tool, with an agent) carry it as "usage".
+func (u *sessionUsage) add(entries []contextstore.Entry) {
+	for _, e := range entries {
+		if e.Role != contextstore.RoleTool || e.Agent == "" || !bytes.Contains(e.Content, []byte(`"usage"`)) {
+			continue
+		}
+		var rec struct {
+			Usage *agents.Usage `json:"usage"`
+		}
+		if json.Unmarshal(e.Content, &rec) != nil || rec.Usage == nil {
+			continue
+		}
+		u.Calls++
+		u.InputTokens += rec.Usage.InputTokens
+		u.OutputTokens += rec.Usage.OutputTokens
+		u.CostUSD += rec.Usage.CostUSD
+	}
+}
+
+// usageOf sums the usage of a whole session: newest are its newest entries,
+// already read; older ones are paged backwards.
+func usageOf(ctx context.Context, st contextstore.Store, session string, newest []contextstore.Entry) (*sessionUsage, error) {
+	var u sessionUsage
+	u.add(newest)
+	if len(newest) > 0 {
+		for before := newest[0].Seq; before > 1; {
+			page, err := st.History(ctx, session, contextstore.HistoryQuery{Before: before, Limit: contextstore.MaxLimit})
+			if err != nil {
+				return nil, err
+			}
+			if len(page) == 0 {
+				break
+			}
+			u.add(page)
+			before = page[0].Seq
+		}
+	}
+	if u.Calls == 0 {
+		return nil, nil
+	}
+	u.CostUSD = math.Round(u.CostUSD*1e9) / 1e9
+	return &u, nil
 }
 
 func (s *Server) readSession(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
@@ -117,6 +177,9 @@ func (s *Server) readSession(ctx context.Context, req *mcp.ReadResourceRequest) 
 		entries = []contextstore.Entry{}
 	}
 	doc := sessionDoc{Session: session, Entries: entries, Truncated: len(entries) > 0 && entries[0].Seq > 1}
+	if doc.Usage, err = usageOf(ctx, st, session, entries); err != nil {
+		return nil, rpcError(err)
+	}
 	return jsonResource(req.Params.URI, doc)
 }
 

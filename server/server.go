@@ -24,6 +24,7 @@ import (
 
 	"mcptower/agents"
 	"mcptower/internal/errs"
+	"mcptower/internal/observe"
 )
 
 // Name is the implementation name announced to clients.
@@ -42,6 +43,9 @@ const (
 	MetaSeq = "mcptower/seq"
 	// MetaErrorCode is the domain error code of a failed call (result _meta).
 	MetaErrorCode = "mcptower/error_code"
+	// MetaUsage is what the call consumed, when the agent reports it:
+	// {"input_tokens", "output_tokens", "cost_usd"} (result _meta).
+	MetaUsage = "mcptower/usage"
 )
 
 // ArgSession is the tool argument that selects the context session when the
@@ -76,6 +80,9 @@ type Options struct {
 	// Complete answers completion/complete requests; nil means no
 	// completions capability.
 	Complete func(ctx context.Context, req *CompleteRequest) (*CompleteResult, error)
+	// Metrics, if set, receives MCP and HTTP metrics and is served at
+	// /metrics (the engine's Observer records agent metrics).
+	Metrics *observe.Metrics
 	// ReadyCheck, if set, backs /readyz (e.g. the store's Ping).
 	ReadyCheck func(context.Context) error
 }
@@ -149,6 +156,11 @@ func New(engine *agents.Engine, opts *Options) *Server {
 			Resources: &mcp.ResourceCapabilities{ListChanged: true, Subscribe: true},
 		},
 	})
+	s.instrument(s.opts.Metrics)
+	if m := s.opts.Metrics; m != nil {
+		m.WatchSessions(s.sessionCount)
+		m.WatchUpstreams(engine.Registry)
+	}
 	s.addResources()
 	// Subscribe before listing so no change falls between the two.
 	s.unsubscribe = engine.Registry.Subscribe(s.onChange)
@@ -179,6 +191,14 @@ func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
+}
+
+func (s *Server) sessionCount() int {
+	n := 0
+	for range s.mcp.Sessions() {
+		n++
+	}
+	return n
 }
 
 // MCP returns the underlying SDK server.
@@ -430,8 +450,12 @@ func resultMeta(session, agent string, seq int64) mcp.Meta {
 
 func toolResult(resp *agents.Response) *mcp.CallToolResult {
 	r := resp.Result
+	meta := resultMeta(resp.Session, resp.Agent, resp.Seq)
+	if r.Usage != nil {
+		meta[MetaUsage] = r.Usage
+	}
 	out := &mcp.CallToolResult{
-		Meta:    resultMeta(resp.Session, resp.Agent, resp.Seq),
+		Meta:    meta,
 		IsError: r.IsError,
 	}
 	if len(r.Output) > 0 {

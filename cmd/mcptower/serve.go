@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mcptower/internal/config"
+	"mcptower/internal/observe"
 	"mcptower/server"
 )
 
@@ -60,6 +61,20 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		cfg.Server.HTTP = *httpAddr
 	}
 	logger := c.logger(cfg, stderr)
+	shutdownTracing, tracing, err := observe.SetupTracing(ctx, version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			logger.Warn("flush traces", "error", err)
+		}
+	}()
+	if tracing {
+		logger.Info("tracing to OTLP/HTTP", "endpoint", cmpOr(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")))
+	}
 	app, err := server.NewApp(ctx, cfg, logger, version)
 	if err != nil {
 		return err
@@ -123,4 +138,11 @@ func writeCloser(w io.Writer) io.WriteCloser {
 		return wc
 	}
 	return nopWriteCloser{w}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
