@@ -451,3 +451,31 @@ func TestCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchCompare: mcptower bench --baseline-url measures two endpoints in
+// alternating rounds of one run and reports the overhead.
+func TestBenchCompare(t *testing.T) {
+	p := startHTTP(t, testEnvVars(t), "--store", "none")
+	cmd := exec.Command(binary, "bench", "--url", p.url, "--baseline-url", p.url, "--tool", "agents_search",
+		"--args", `{"query":"context"}`, "-c", "2", "-n", "40", "--rounds", "2", "--json")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	var c struct {
+		Target, Baseline []struct{ Requests, Errors int }
+		OverheadP50MS    *float64 `json:"overhead_p50_ms"`
+	}
+	if err := json.Unmarshal(out, &c); err != nil {
+		t.Fatalf("bench --json output: %v\n%s", err, out)
+	}
+	if len(c.Target) != 2 || len(c.Baseline) != 2 || c.OverheadP50MS == nil {
+		t.Fatalf("want 2 rounds per side and an overhead, got %s", out)
+	}
+	for _, r := range append(c.Target, c.Baseline...) {
+		if r.Requests != 40 || r.Errors != 0 {
+			t.Errorf("round: %d requests, %d errors; want 40, 0", r.Requests, r.Errors)
+		}
+	}
+	p.stop(t)
+}

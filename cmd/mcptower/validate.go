@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,6 +75,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	protocol := fs.String("protocol", "", "protocol version: 2025-11-25 (sessions, default) or 2026-07-28 (stateless)")
 	timeout := fs.Duration("timeout", 0, "per-call timeout (default 30s)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	baseURL := fs.String("baseline-url", "", "also measure this `URL` (e.g. the upstream a proxy forwards to), in alternating rounds in the same run, and report the difference (overhead = --url − --baseline-url)")
+	baseTool := fs.String("baseline-tool", "", "tool to call at --baseline-url (default: --tool)")
+	rounds := fs.Int("rounds", 3, "with --baseline-url: rounds per side, each -d long")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -86,10 +91,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !json.Valid([]byte(*argsJSON)) {
 		return usagef("--args is not valid JSON: %s", *argsJSON)
 	}
-	rep, err := bench.Run(ctx, bench.Options{
+	opts := bench.Options{
 		URL: *url, Tool: *tool, Args: json.RawMessage(*argsJSON),
 		Concurrency: *conc, Duration: *dur, Requests: *n, Protocol: *protocol, Timeout: *timeout,
-	})
+	}
+	if *baseURL != "" {
+		base := opts
+		base.URL, base.Tool = *baseURL, cmp.Or(*baseTool, *tool)
+		return compareBench(ctx, stdout, opts, base, max(*rounds, 1), *asJSON)
+	}
+	rep, err := bench.Run(ctx, opts)
 	if rep != nil {
 		if *asJSON {
 			_ = printJSON(stdout, rep)
@@ -98,4 +109,53 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return err
+}
+
+// comparison is the report of a --baseline-url run: per-round reports of
+// both sides and the overhead of the target over the baseline, from the
+// median of the rounds' percentiles.
+type comparison struct {
+	Target        []*bench.Report `json:"target"`
+	Baseline      []*bench.Report `json:"baseline"`
+	OverheadP50MS float64         `json:"overhead_p50_ms"`
+	OverheadP99MS float64         `json:"overhead_p99_ms"`
+}
+
+// compareBench measures target and baseline in alternating rounds, so both
+// see the same machine, and prints the overhead.
+func compareBench(ctx context.Context, stdout io.Writer, target, baseline bench.Options, rounds int, asJSON bool) error {
+	var c comparison
+	for i := 0; i < rounds; i++ {
+		b, err := bench.Run(ctx, baseline)
+		if err != nil {
+			return fmt.Errorf("baseline round %d: %w", i+1, err)
+		}
+		t, err := bench.Run(ctx, target)
+		if err != nil {
+			return fmt.Errorf("target round %d: %w", i+1, err)
+		}
+		c.Baseline, c.Target = append(c.Baseline, b), append(c.Target, t)
+	}
+	median := func(rs []*bench.Report, f func(*bench.Report) time.Duration) time.Duration {
+		ds := make([]time.Duration, len(rs))
+		for i, r := range rs {
+			ds[i] = f(r)
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	p50 := func(r *bench.Report) time.Duration { return r.P50 }
+	p99 := func(r *bench.Report) time.Duration { return r.P99 }
+	d50 := median(c.Target, p50) - median(c.Baseline, p50)
+	d99 := median(c.Target, p99) - median(c.Baseline, p99)
+	c.OverheadP50MS, c.OverheadP99MS = float64(d50.Microseconds())/1000, float64(d99.Microseconds())/1000
+	if asJSON {
+		return printJSON(stdout, c)
+	}
+	for i := range c.Target {
+		fmt.Fprintf(stdout, "round %d baseline %s\n%s\n", i+1, baseline.URL, c.Baseline[i])
+		fmt.Fprintf(stdout, "round %d target   %s\n%s\n", i+1, target.URL, c.Target[i])
+	}
+	fmt.Fprintf(stdout, "overhead (median of %d rounds): p50 %+.3f ms  p99 %+.3f ms\n", rounds, c.OverheadP50MS, c.OverheadP99MS)
+	return nil
 }
