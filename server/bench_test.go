@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"mcptower/internal/observe"
 	"mcptower/server"
 )
 
@@ -23,8 +24,12 @@ func BenchmarkHTTPToolsCall(b *testing.B) {
 		json  bool
 	}{{"store=memory/sse", true, false}, {"store=off/sse", false, false}, {"store=memory/json", true, true}, {"store=off/json", false, true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			env := newTestEnv(b, &server.Options{JSONResponse: bc.json})
-			if !bc.store {
+			m := observe.NewMetrics() // as mcptower serve runs: metrics and observer on
+			env := newTestEnv(b, &server.Options{JSONResponse: bc.json, Metrics: m})
+			env.engine.Observer = &observe.Observer{Metrics: m}
+			if bc.store {
+				env.engine.Store = observe.Store(env.store, m)
+			} else {
 				env.engine.Store = nil
 			}
 			ts := httptest.NewServer(env.srv.Handler())

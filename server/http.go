@@ -2,17 +2,17 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"mcptower/internal/logging"
 	"mcptower/internal/observe"
@@ -62,14 +62,16 @@ func (s *Server) requestIDs(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if len(id) == 0 || len(id) > 128 {
-			id = newRequestID()
+			id = s.newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
 		r.Header.Set("X-Request-Id", id) // MCP handlers see it in RequestExtra.Header
 		// The MCP handler of a session does not run in this request's
 		// context; hand it the request's span (started by observe.HTTPHandler)
 		// as a traceparent header it reads back in the MCP middleware.
-		otel.GetTextMapPropagator().Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+		if trace.SpanContextFromContext(r.Context()).IsValid() {
+			otel.GetTextMapPropagator().Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+		}
 		h.ServeHTTP(w, r.WithContext(logging.WithAttrs(r.Context(), slog.String("request_id", id))))
 	})
 }
@@ -87,7 +89,7 @@ func (s *Server) MCPHandler() http.Handler {
 		SessionTimeout: timeout,
 		JSONResponse:   s.opts.JSONResponse,
 		// Resumability (Last-Event-ID) for 2025-11-25 sessions.
-		EventStore:          mcp.NewMemoryEventStore(nil),
+		EventStore:          newEventStore(8<<20, 64), // bounded; see eventstore.go
 		MaxRequestBodyBytes: s.opts.MaxBodyBytes,
 		Logger:              sdkLogger(s.logger),
 	})
@@ -157,8 +159,13 @@ func writeRPCError(w http.ResponseWriter, status int, code int64, msg string) {
 	})
 }
 
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// newRequestID returns a process-unique id: a random prefix chosen at
+// start and a counter (no crypto/rand read per request).
+func (s *Server) newRequestID() string {
+	n := s.requests.Add(1)
+	b := make([]byte, 0, len(s.idPrefix)+17)
+	b = append(b, s.idPrefix...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, n, 16)
+	return string(b)
 }

@@ -9,6 +9,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,6 +102,8 @@ type Server struct {
 	mcp    *mcp.Server
 
 	stateKey    []byte
+	idPrefix    string        // request ids: prefix + counter
+	requests    atomic.Uint64 // request id counter
 	unsubscribe func()
 	watches     *watches
 
@@ -139,6 +142,9 @@ func New(engine *agents.Engine, opts *Options) *Server {
 		s.stateKey = make([]byte, 32)
 		_, _ = rand.Read(s.stateKey)
 	}
+	var p [4]byte
+	_, _ = rand.Read(p[:])
+	s.idPrefix = hex.EncodeToString(p[:])
 	s.watches = newWatches(s)
 	var complete func(context.Context, *mcp.CompleteRequest) (*mcp.CompleteResult, error)
 	if s.opts.Complete != nil {

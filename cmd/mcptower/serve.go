@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -39,6 +42,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	shutdownTimeout := fs.Duration("shutdown-timeout", server.DefaultShutdownTimeout, "how long a graceful shutdown waits for in-flight calls")
 	gcPercent := fs.Int("gc-percent", 400, "Go GC target percentage (GOGC) unless $GOGC is set; the MCP SDK allocates heavily per message, so a higher target trades memory for throughput")
 	noReload := fs.Bool("no-reload", false, "do not reload the config file when it changes")
+	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof profiles on this `address` (keep it on loopback), for profiling under load")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -111,6 +115,9 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}()
 	}
 
+	if *pprofAddr != "" {
+		go servePprof(*pprofAddr, logger)
+	}
 	if *stdio {
 		logger.Info("serving MCP over stdio", "store", app.StoreURL, "agents", len(app.Registry.All()))
 		return app.Server.ServeStdio(ctx, readCloser(stdin), writeCloser(stdout))
@@ -145,4 +152,17 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// servePprof serves the runtime profiles on their own listener, never on
+// the public one.
+func servePprof(addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	logger.Info("serving pprof", "url", "http://"+addr+"/debug/pprof/")
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		logger.Error("pprof listener", "error", err)
+	}
 }

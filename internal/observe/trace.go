@@ -58,8 +58,11 @@ var _ agents.Observer = (*Observer)(nil)
 
 // StartCall starts the invocation span and returns the function that ends it.
 func (o *Observer) StartCall(ctx context.Context, agent, session string) (context.Context, func(agents.Outcome)) {
-	ctx, span := tracer().Start(ctx, "invoke "+agentLabel(agent), trace.WithAttributes(
-		attribute.String("mcptower.agent", agent), attribute.String("mcptower.session", session)))
+	span := noopSpan
+	if Tracing() {
+		ctx, span = tracer().Start(ctx, "invoke "+agentLabel(agent), trace.WithAttributes(
+			attribute.String("mcptower.agent", agent), attribute.String("mcptower.session", session)))
+	}
 	return ctx, func(out agents.Outcome) {
 		label := agentLabel(agent)
 		if m := o.Metrics; m != nil {
@@ -86,9 +89,21 @@ func (o *Observer) StartCall(ctx context.Context, agent, session string) (contex
 	}
 }
 
+// Tracing reports whether spans are recorded: an SDK tracer provider is
+// installed (SetupTracing with an exporter, or a test's recorder).
+func Tracing() bool {
+	_, ok := otel.GetTracerProvider().(*sdktrace.TracerProvider)
+	return ok
+}
+
 // HTTPHandler wraps the whole HTTP face: a server span per request, parented
-// by an incoming traceparent header.
+// by an incoming traceparent header. When nothing records spans it returns h
+// as is: the MCP middleware still reads an incoming traceparent, so
+// propagation to upstreams keeps working, and the hot path pays nothing.
 func HTTPHandler(h http.Handler) http.Handler {
+	if !Tracing() {
+		return h
+	}
 	return otelhttp.NewHandler(h, "mcptower", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 		return r.Method // renamed to the route pattern once routed
 	}))
@@ -111,9 +126,16 @@ func HTTPClient(timeout time.Duration) *http.Client {
 }
 
 // StartSpan starts an internal span (MCP methods, store operations).
+// When nothing records spans it returns ctx and a no-op span without
+// allocating: the hot path pays for tracing only when tracing is on.
 func StartSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if !Tracing() {
+		return ctx, noopSpan
+	}
 	return tracer().Start(ctx, name, trace.WithAttributes(attrs...))
 }
+
+var noopSpan = trace.SpanFromContext(context.Background()) // non-recording
 
 // EndSpan ends span, recording err.
 func EndSpan(span trace.Span, err error) {
