@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -173,53 +171,15 @@ func TestStoreUnreachableMessage(t *testing.T) {
 	}
 }
 
-// TestStoreConcurrentAppends1000 appends 1,000 entries to one session from 8
-// connections (8 stores of one connection each, as 8 replicas would) and
-// checks that the Seqs are exactly 1..1000.
+// TestStoreConcurrentAppends1000: 1,000 concurrent appends to one session
+// from 8 stores of one connection each: seqs exactly 1..1000.
 func TestStoreConcurrentAppends1000(t *testing.T) {
 	prefix := testPrefix(t)
-	const conns, n = 8, 1000
-	var stores []*redis.Store
-	for range conns {
+	var stores []contextstore.Store
+	for range 8 {
 		stores = append(stores, open(t, storeURL(t, "", prefix, url.Values{"pool_size": {"1"}}), contextstore.Options{}))
 	}
-	id := "many-" + randHex(4)
-	seqs := make([]int64, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			e, err := stores[i%conns].Append(t.Context(), id, contextstore.Entry{
-				Role: contextstore.RoleUser, Content: json.RawMessage(fmt.Sprint(i))})
-			if err != nil {
-				t.Errorf("Append %d: %v", i, err)
-			}
-			seqs[i] = e.Seq
-		})
-	}
-	close(start)
-	wg.Wait()
-	slices.Sort(seqs)
-	for i, s := range seqs {
-		if s != int64(i+1) {
-			t.Fatalf("sorted Seqs[%d] = %d, want %d (lost or duplicated)", i, s, i+1)
-		}
-	}
-	h, err := stores[0].History(t.Context(), id, contextstore.HistoryQuery{Limit: n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h) != n || h[0].Seq != 1 || h[n-1].Seq != n {
-		t.Fatalf("History: %d entries, want %d with Seqs 1..%d", len(h), n, n)
-	}
-	contents := map[string]bool{}
-	for _, e := range h {
-		contents[string(e.Content)] = true
-	}
-	if len(contents) != n {
-		t.Errorf("History holds %d distinct contents, want %d", len(contents), n)
-	}
+	storetest.ConcurrentAppends(t, stores, 1000)
 }
 
 // TestStoreAppendRetryIsIdempotent runs the append script twice with one op id,
@@ -282,63 +242,18 @@ func TestStoreTTLExpiryFreesKeys(t *testing.T) {
 	}
 }
 
-// TestStoreTwoReplicas checks what replicas sharing a Redis see of each other:
-// appends, sessions, and a Watch on one store delivering an append made
-// through the other.
+// TestStoreTwoReplicas: two stores on one Redis and prefix see each other's
+// appends, including through Watch.
 func TestStoreTwoReplicas(t *testing.T) {
 	prefix := testPrefix(t)
-	a := open(t, storeURL(t, "", prefix, nil), contextstore.Options{})
-	b := open(t, storeURL(t, "", prefix, nil), contextstore.Options{})
-	id := "shared-" + randHex(4)
-	tag := map[string]string{"replicas": randHex(4)}
-
-	ch, err := a.Watch(t.Context(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e1, err := b.Append(t.Context(), id, contextstore.Entry{Role: contextstore.RoleUser, Content: json.RawMessage(`"from b"`), Tags: tag})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e2, err := a.Append(t.Context(), id, contextstore.Entry{Role: contextstore.RoleAgent, Content: json.RawMessage(`"from a"`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e1.Seq != 1 || e2.Seq != 2 {
-		t.Errorf("Seqs %d, %d across stores; want 1, 2", e1.Seq, e2.Seq)
-	}
-	for _, want := range []contextstore.Entry{e1, e2} {
-		select {
-		case got := <-ch:
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("watch on a (-appended +watched):\n%s", diff)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("watch on a did not deliver Seq %d", want.Seq)
-		}
-	}
-	for _, s := range []*redis.Store{a, b} {
-		h, err := s.History(t.Context(), id, contextstore.HistoryQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff([]contextstore.Entry{e1, e2}, h); diff != "" {
-			t.Errorf("History (-want +got):\n%s", diff)
-		}
-		ss, err := s.Sessions(t.Context(), contextstore.SessionQuery{Tags: tag})
-		if err != nil || len(ss) != 1 || ss[0].ID != id || ss[0].Entries != 2 {
-			t.Errorf("Sessions = %+v, %v; want %s with 2 entries", ss, err, id)
-		}
-	}
+	storetest.TwoReplicas(t, open(t, storeURL(t, "", prefix, nil), contextstore.Options{}),
+		open(t, storeURL(t, "", prefix, nil), contextstore.Options{}))
 }
 
-// TestStoreFault puts a TCP proxy between a store and Redis and cuts it: calls
-// fail with Unavailable, nothing acknowledged is lost, and once the proxy
-// is restored the same store serves again and its Watch catches up with
-// what another replica appended meanwhile.
+// TestStoreFault puts a TCP proxy between a store and Redis and cuts it (see
+// storetest.Fault).
 func TestStoreFault(t *testing.T) {
-	addr := testservice.Redis.Addr(t)
-	proxy, err := faultproxy.Start(addr)
+	proxy, err := faultproxy.Start(testservice.Redis.Addr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,97 +261,7 @@ func TestStoreFault(t *testing.T) {
 	prefix := testPrefix(t)
 	st := open(t, storeURL(t, proxy.Addr(), prefix, nil), contextstore.Options{})
 	other := open(t, storeURL(t, "", prefix, nil), contextstore.Options{}) // not through the proxy
-	id := "fault-" + randHex(4)
-	ctx := t.Context()
-
-	watch, err := st.Watch(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var acked []contextstore.Entry
-	for i := range 5 {
-		e, err := st.Append(ctx, id, contextstore.Entry{Role: contextstore.RoleUser, Content: json.RawMessage(fmt.Sprint(i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		acked = append(acked, e)
-	}
-	for _, want := range acked {
-		if got := recv(t, watch); got.Seq != want.Seq {
-			t.Fatalf("watched Seq %d, want %d", got.Seq, want.Seq)
-		}
-	}
-
-	proxy.Cut()
-	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	unavailable := func(what string, err error) {
-		t.Helper()
-		if errs.CodeOf(err) != errs.Unavailable {
-			t.Errorf("%s during the cut: %v (code %v), want Unavailable", what, err, errs.CodeOf(err))
-		}
-	}
-	start := time.Now()
-	_, err = st.Append(callCtx, id, contextstore.Entry{Role: contextstore.RoleUser})
-	unavailable("Append", err)
-	t.Logf("Append during the cut failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
-	_, err = st.History(callCtx, id, contextstore.HistoryQuery{})
-	unavailable("History", err)
-	_, err = st.Sessions(callCtx, contextstore.SessionQuery{})
-	unavailable("Sessions", err)
-	unavailable("Ping", st.Ping(callCtx))
-	_, err = st.Watch(callCtx, id+"-new")
-	unavailable("Watch", err)
-
-	// Another replica, not cut off, appends meanwhile.
-	for i := range 3 {
-		e, err := other.Append(ctx, id, contextstore.Entry{Role: contextstore.RoleAgent, Content: json.RawMessage(fmt.Sprint(10 + i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		acked = append(acked, e)
-	}
-
-	proxy.Restore()
-	deadline := time.Now().Add(20 * time.Second)
-	for st.Ping(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("store did not recover 20s after the proxy was restored: %v", st.Ping(ctx))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e, err := st.Append(ctx, id, contextstore.Entry{Role: contextstore.RoleUser, Content: json.RawMessage(`"after"`)})
-	if err != nil {
-		t.Fatalf("Append after restore: %v", err)
-	}
-	acked = append(acked, e)
-	h, err := st.History(ctx, id, contextstore.HistoryQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(acked, h); diff != "" {
-		t.Errorf("History after the fault (-acknowledged +stored):\n%s", diff)
-	}
-	// The watch resumed by itself and caught up: it delivers 6..9 in order.
-	for _, want := range acked[5:] {
-		if got := recv(t, watch); got.Seq != want.Seq {
-			t.Fatalf("watched Seq %d after restore, want %d", got.Seq, want.Seq)
-		}
-	}
-}
-
-func recv(t *testing.T, ch <-chan contextstore.Entry) contextstore.Entry {
-	t.Helper()
-	select {
-	case e, ok := <-ch:
-		if !ok {
-			t.Fatal("watch channel closed")
-		}
-		return e
-	case <-time.After(20 * time.Second):
-		t.Fatal("no entry from watch in 20s")
-	}
-	panic("unreachable")
+	storetest.Fault(t, st, other, proxy.Cut, proxy.Restore)
 }
 
 func benchStore(b *testing.B) *redis.Store {
