@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -19,6 +18,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"mcptower/agents"
+	"mcptower/agents/llm"
+	"mcptower/agents/llm/llmtest"
 	"mcptower/internal/logging"
 	"mcptower/internal/observe"
 	"mcptower/server"
@@ -118,9 +119,9 @@ func histogramCount(t *testing.T, m *observe.Metrics, name, label string) uint64
 }
 
 // TestTracing: a request carrying traceparent produces one trace: HTTP
-// server span → MCP method span → agent invocation span → the agent's
-// outgoing HTTP call, whose traceparent reaches the fake upstream; and a
-// traceparent in MCP _meta is honoured.
+// server span → MCP method span → agent invocation span (an llm agent) →
+// its call to the model provider, whose traceparent reaches the fake
+// provider; and a traceparent in MCP _meta is honoured.
 func TestTracing(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -128,28 +129,28 @@ func TestTracing(t *testing.T) {
 	otel.SetTracerProvider(tp)
 	t.Cleanup(func() { otel.SetTracerProvider(prev) })
 
-	upstreamTP := make(chan string, 4)
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		upstreamTP <- r.Header.Get("Traceparent")
-		io.WriteString(w, `{"answer":"42"}`)
-	}))
-	defer upstream.Close()
-
+	// The agent is a real llm agent (kind llm) talking to a fake
+	// OpenAI-compatible server, which records the traceparent it receives.
+	fake := llmtest.NewServer(t, llmtest.Reply{Body: llmtest.OpenAIChat("m", "hi", 3, 1)})
 	env, _, ts := newObservedEnv(t)
-	llm, err := agents.Typed(agents.Spec{Name: "fake_llm"}, func(ctx context.Context, _ *agents.Call, _ struct{}) (map[string]string, error) {
-		req, _ := http.NewRequestWithContext(ctx, "POST", upstream.URL, strings.NewReader(`{}`))
-		resp, err := observe.HTTPClient(0).Do(req)
-		if err != nil {
-			return nil, err
-		}
-		resp.Body.Close()
-		return map[string]string{"status": resp.Status}, nil
+	noStream := false
+	llmAgent, err := llm.New(agents.Spec{Name: "fake_llm"}, &llm.Options{
+		BaseURL: fake.URL + "/v1", Model: "m", Stream: &noStream,
+		PromptOptions: llm.PromptOptions{Prompt: "{{.Input.prompt}}"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := env.reg.Add(llm); err != nil {
+	if err := env.reg.Add(llmAgent); err != nil {
 		t.Fatal(err)
+	}
+	upstreamTP := func() string {
+		t.Helper()
+		reqs := fake.Requests()
+		if len(reqs) == 0 {
+			t.Fatal("the fake LLM server received no request")
+		}
+		return reqs[len(reqs)-1].Header.Get("Traceparent")
 	}
 
 	const remoteTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -160,10 +161,10 @@ func TestTracing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cs.Close()
-	if res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "fake_llm", Arguments: map[string]any{}}); err != nil || res.IsError {
+	if res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "fake_llm", Arguments: map[string]any{"prompt": "hello"}}); err != nil || res.IsError {
 		t.Fatalf("call: %v %+v", err, res)
 	}
-	if got := <-upstreamTP; !strings.Contains(got, remoteTrace) {
+	if got := upstreamTP(); !strings.Contains(got, remoteTrace) {
 		t.Errorf("upstream traceparent %q is not in trace %s", got, remoteTrace)
 	}
 
@@ -222,11 +223,11 @@ func TestTracing(t *testing.T) {
 
 	// traceparent in _meta wins for that request.
 	const metaTrace = "0af7651916cd43dd8448eb211c80319c"
-	if _, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "fake_llm", Arguments: map[string]any{},
+	if _, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "fake_llm", Arguments: map[string]any{"prompt": "again"},
 		Meta: mcp.Meta{"traceparent": "00-" + metaTrace + "-b7ad6b7169203331-01"}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := <-upstreamTP; !strings.Contains(got, metaTrace) {
+	if got := upstreamTP(); !strings.Contains(got, metaTrace) {
 		t.Errorf("with _meta traceparent, upstream got %q, want trace %s", got, metaTrace)
 	}
 }
