@@ -130,3 +130,22 @@ func Build(ctx context.Context, def *Definition) ([]Agent, error) {
 	}
 	return built, nil
 }
+
+// KindFunc builds a Kind from a constructor taking a Spec and the kind's
+// options: the options are decoded strictly from the definition, the
+// common fields applied to the spec, and one agent built.
+func KindFunc[O any, A Agent](newAgent func(Spec, *O) (A, error)) Kind {
+	return func(_ context.Context, def *Definition) ([]Agent, error) {
+		var o O
+		if err := def.DecodeOptions(&o); err != nil {
+			return nil, err
+		}
+		var spec Spec
+		def.ApplyTo(&spec)
+		a, err := newAgent(spec, &o)
+		if err != nil {
+			return nil, err
+		}
+		return []Agent{a}, nil
+	}
+}

@@ -224,3 +224,23 @@ func TestDefinitionApplyTo(t *testing.T) {
 		t.Errorf("ApplyTo(full) (-want +got):\n%s", diff)
 	}
 }
+
+func TestKindFunc(t *testing.T) {
+	type opts struct {
+		Greeting string `json:"greeting"`
+	}
+	kind := agents.KindFunc(func(spec agents.Spec, o *opts) (agents.Agent, error) {
+		spec.Description = o.Greeting
+		return agents.Func(spec, func(context.Context, *agents.Call) (*agents.Result, error) { return &agents.Result{}, nil })
+	})
+	built, err := kind(t.Context(), &agents.Definition{Name: "hi", Kind: "x", Version: "2.0.0", Options: []byte(`{"greeting":"hello"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := built[0].Spec(); len(built) != 1 || s.Name != "hi" || s.Version != "2.0.0" || s.Description != "hello" {
+		t.Errorf("built %+v, want hi@2.0.0 described by its option", s)
+	}
+	if _, err := kind(t.Context(), &agents.Definition{Name: "hi", Kind: "x", Options: []byte(`{"greting":"typo"}`)}); err == nil || !strings.Contains(err.Error(), "greting") {
+		t.Errorf("unknown option: err = %v, want it named", err)
+	}
+}

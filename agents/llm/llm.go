@@ -53,7 +53,7 @@ import (
 const Kind = "llm"
 
 func init() {
-	agents.RegisterKind(Kind, buildKind)
+	agents.RegisterKind(Kind, agents.KindFunc(New))
 }
 
 // Providers.
@@ -146,20 +146,6 @@ type Agent struct {
 }
 
 var _ agents.Agent = (*Agent)(nil)
-
-func buildKind(_ context.Context, def *agents.Definition) ([]agents.Agent, error) {
-	var o Options
-	if err := def.DecodeOptions(&o); err != nil {
-		return nil, err
-	}
-	var spec agents.Spec
-	def.ApplyTo(&spec)
-	a, err := New(spec, &o)
-	if err != nil {
-		return nil, err
-	}
-	return []agents.Agent{a}, nil
-}
 
 var no = false
 

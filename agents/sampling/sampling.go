@@ -23,7 +23,7 @@ import (
 const Kind = "sampling"
 
 func init() {
-	agents.RegisterKind(Kind, buildKind)
+	agents.RegisterKind(Kind, agents.KindFunc(New))
 }
 
 // Options configure a sampling agent. In a config file they are keys of the
@@ -44,20 +44,6 @@ type Agent struct {
 }
 
 var _ agents.Agent = (*Agent)(nil)
-
-func buildKind(_ context.Context, def *agents.Definition) ([]agents.Agent, error) {
-	var o Options
-	if err := def.DecodeOptions(&o); err != nil {
-		return nil, err
-	}
-	var spec agents.Spec
-	def.ApplyTo(&spec)
-	a, err := New(spec, &o)
-	if err != nil {
-		return nil, err
-	}
-	return []agents.Agent{a}, nil
-}
 
 var no = false
 
