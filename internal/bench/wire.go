@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -75,26 +74,26 @@ func (w *worker) readResponse(resp *http.Response, id int64) error {
 		}
 		return w.msg.check()
 	case strings.EqualFold(mt, "text/event-stream"):
-		w.sse.reset(resp.Body)
+		w.sse.Reset(resp.Body)
 		for {
-			data, err := w.sse.next()
+			ev, err := w.sse.Next()
 			if err == io.EOF {
 				return fmt.Errorf("event stream ended without a response to request id %d", id)
 			}
 			if err != nil {
 				return fmt.Errorf("read event stream: %w", err)
 			}
-			if len(data) == 0 {
+			if len(ev.Data) == 0 {
 				continue // e.g. a priming event
 			}
-			if err := w.msg.decode(&w.dec, data); err != nil {
+			if err := w.msg.decode(&w.dec, ev.Data); err != nil {
 				return err
 			}
 			// Notifications and server requests may come first.
 			if w.msg.isResponseTo(w.idBuf) {
 				// Read to the end of the stream so the connection can be
 				// reused; the server closes it after the last response.
-				if _, err := io.Copy(io.Discard, w.sse.br); err != nil {
+				if _, err := w.sse.Discard(maxDrain); err != nil {
 					return fmt.Errorf("read event stream: %w", err)
 				}
 				return w.msg.check()
@@ -230,76 +229,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// sseReader splits a text/event-stream body into events, following the
-// WHATWG parsing rules for the fields MCP uses (data; event and id are
-// ignored). It reuses its buffers from one response to the next.
-type sseReader struct {
-	br   *bufio.Reader
-	line []byte // a line longer than br's buffer, reassembled
-	data []byte // the current event's data
-}
-
-// reset starts reading a new stream.
-func (s *sseReader) reset(r io.Reader) {
-	s.br.Reset(r)
-}
-
-// next returns the data of the next event that has a data field, or io.EOF
-// at the end of the stream. An incomplete event at the end of the stream is
-// discarded, as the SSE specification says. The returned slice is valid
-// until the next call.
-func (s *sseReader) next() ([]byte, error) {
-	s.data = s.data[:0]
-	hasData := false
-	for {
-		line, err := s.readLine()
-		if err != nil {
-			return nil, err
-		}
-		if len(line) == 0 {
-			if hasData {
-				return s.data, nil
-			}
-			continue
-		}
-		if line[0] == ':' {
-			continue // comment
-		}
-		field, value := line, []byte(nil)
-		if i := bytes.IndexByte(line, ':'); i >= 0 {
-			field, value = line[:i], line[i+1:]
-			if len(value) > 0 && value[0] == ' ' {
-				value = value[1:]
-			}
-		}
-		if string(field) == "data" {
-			if hasData {
-				s.data = append(s.data, '\n')
-			}
-			s.data = append(s.data, value...)
-			hasData = true
-		}
-	}
-}
-
-// readLine returns the next line without its line ending (LF or CRLF). A
-// last line without a line ending is returned before io.EOF.
-func (s *sseReader) readLine() ([]byte, error) {
-	line, err := s.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		s.line = append(s.line[:0], line...)
-		for err == bufio.ErrBufferFull {
-			line, err = s.br.ReadSlice('\n')
-			s.line = append(s.line, line...)
-		}
-		line = s.line
-	}
-	if err != nil && !(err == io.EOF && len(line) > 0) {
-		return nil, err
-	}
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	return line, nil
 }

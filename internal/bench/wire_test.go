@@ -1,89 +1,10 @@
 package bench
 
 import (
-	"bufio"
-	"errors"
-	"io"
 	"strings"
 	"testing"
-	"testing/iotest"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 )
-
-// events reads every event's data from stream, using a small buffer so that
-// long lines take the reassembly path.
-func events(t testing.TB, stream string, bufSize int) ([]string, error) {
-	t.Helper()
-	s := sseReader{br: bufio.NewReaderSize(nil, bufSize)}
-	s.reset(iotest.OneByteReader(strings.NewReader(stream)))
-	var got []string
-	for {
-		data, err := s.next()
-		if errors.Is(err, io.EOF) {
-			return got, nil
-		}
-		if err != nil {
-			return got, err
-		}
-		got = append(got, string(data))
-	}
-}
-
-func TestSSEReader(t *testing.T) {
-	long := strings.Repeat("x", 100)
-	tests := []struct {
-		name   string
-		stream string
-		want   []string
-	}{
-		{"empty", "", nil},
-		{"one event", "data: {}\n\n", []string{"{}"}},
-		{"event name and id ignored", "event: message\nid: 3\ndata: a\n\n", []string{"a"}},
-		{"CRLF", "data: a\r\n\r\ndata: b\r\n\r\n", []string{"a", "b"}},
-		{"no space after colon", "data:a\n\n", []string{"a"}},
-		{"only one space stripped", "data:  a\n\n", []string{" a"}},
-		{"multi-line data", "data: {\"a\":\ndata: 1}\n\n", []string{"{\"a\":\n1}"}},
-		{"comments and events without data skipped", ": hi\n\nevent: prime\nid: 1\n\ndata: x\n\n", []string{"x"}},
-		{"field without colon", "data\n\n", []string{""}},
-		{"incomplete last event dropped", "data: a\n\ndata: b\n", []string{"a"}},
-		{"incomplete last line dropped", "data: a\n\ndata: b", []string{"a"}},
-		{"line longer than the buffer", "data: " + long + "\n\n", []string{long}},
-		{"other fields ignored", "retry: 10\nfoo: bar\ndata: a\n\n", []string{"a"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := events(t, tt.stream, 16)
-			if err != nil {
-				t.Fatalf("next: %v", err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("events (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func FuzzSSEReader(f *testing.F) {
-	f.Add("data: {}\n\n")
-	f.Add(": c\r\nevent: message\r\ndata: a\r\ndata: b\r\n\r\n")
-	f.Add("data:" + strings.Repeat("y", 40) + "\ndata\n\n\n")
-	f.Fuzz(func(t *testing.T, stream string) {
-		got, err := events(t, stream, 16)
-		if err != nil {
-			t.Fatalf("next: %v", err)
-		}
-		// Each event's data is assembled from whole lines of the stream.
-		for _, data := range got {
-			for line := range strings.SplitSeq(data, "\n") {
-				if !strings.Contains(stream, line) {
-					t.Errorf("event data line %q is not in the stream", line)
-				}
-			}
-		}
-	})
-}
 
 func TestValueDecoder(t *testing.T) {
 	var d valueDecoder
@@ -162,14 +83,14 @@ func TestCallAllocations(t *testing.T) {
 	rd := strings.NewReader(sse)
 	allocs := testing.AllocsPerRun(100, func() {
 		rd.Reset(sse)
-		w.sse.reset(rd)
+		w.sse.Reset(rd)
 		w.idBuf = append(w.idBuf[:0], '7')
 		for {
-			data, err := w.sse.next()
+			ev, err := w.sse.Next()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := w.msg.decode(&w.dec, data); err != nil {
+			if err := w.msg.decode(&w.dec, ev.Data); err != nil {
 				t.Fatal(err)
 			}
 			if w.msg.isResponseTo(w.idBuf) {

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"mcptower/internal/sse"
 	"net/http"
 	"strconv"
 	"time"
@@ -37,7 +37,7 @@ type worker struct {
 
 	// Response parsing state, reused across calls.
 	buf   bytes.Buffer
-	sse   sseReader
+	sse   *sse.Reader
 	dec   valueDecoder
 	drain io.LimitedReader
 	msg   message
@@ -55,7 +55,7 @@ type worker struct {
 func newWorker(r *runner, latencyCap int) *worker {
 	return &worker{
 		r:         r,
-		sse:       sseReader{br: bufio.NewReaderSize(nil, 4096)},
+		sse:       sse.NewReader(4096, 0),
 		latencies: make([]time.Duration, 0, latencyCap),
 	}
 }
