@@ -99,13 +99,13 @@ func (s *Server) MCPHandler() http.Handler {
 		Logger:                       sdkLogger(s.logger),
 		PropagateRequestCancellation: true,
 	})
-	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	route := coalesceFlushes(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= protocol2026 {
 			stateless.ServeHTTP(w, r)
 			return
 		}
 		stateful.ServeHTTP(w, r)
-	})
+	}))
 	cop := http.NewCrossOriginProtection()
 	for _, o := range s.opts.TrustedOrigins {
 		if err := cop.AddTrustedOrigin(o); err != nil {

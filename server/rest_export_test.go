@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"slices"
+	"time"
 )
 
 // ServedMux returns a mux holding every route Handler mounts, and their
@@ -25,3 +26,10 @@ func ServedMux(s *Server) (*http.ServeMux, []string) {
 
 // RESTFallbacks are the patterns that answer unknown REST routes.
 var RESTFallbacks = restFallbacks
+
+// SetFlushDelay sets how long a held-back flush may wait (coalesce.go) and
+// returns the function that restores it.
+func SetFlushDelay(d time.Duration) (restore func()) {
+	old := flushDelay.Swap(int64(d))
+	return func() { flushDelay.Store(old) }
+}
