@@ -136,7 +136,9 @@ type Client interface {
 	// Log sends a log message to the client (MCP notifications/message).
 	Log(ctx context.Context, level slog.Level, logger string, data any) error
 	// Supports reports whether the client declared a feature: "sampling",
-	// "elicitation" or "roots".
+	// "elicitation" or "roots"; or "progress" when the current call asked
+	// for progress notifications (a progress token), so that an agent can
+	// skip work whose only purpose is reporting progress.
 	Supports(feature string) bool
 	// Ask asks the client for several inputs at once (sampling, elicitation,
 	// roots), keyed by names the agent chooses, and returns the answers by

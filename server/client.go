@@ -131,6 +131,9 @@ func (c *client) Log(ctx context.Context, level slog.Level, logger string, data 
 }
 
 func (c *client) Supports(feature string) bool {
+	if feature == "progress" {
+		return c.ss != nil && c.token != nil
+	}
 	if c.caps == nil {
 		return false
 	}
