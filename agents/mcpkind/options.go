@@ -102,6 +102,12 @@ type Options struct {
 	// work in the same session. Off by default: a session id lets its holder
 	// read the session's history, so only share it with upstreams you trust.
 	ForwardSession bool `json:"forward_session,omitempty"`
+	// LeanCalls, for an HTTP upstream whose session speaks a 2025 protocol
+	// version, makes tools/call requests with mcptower's own lean client
+	// (one POST, its event stream read in place) instead of the SDK's client,
+	// which stays in charge of the session and of everything else. Nil
+	// means true; false sends every call through the SDK client.
+	LeanCalls *bool `json:"lean_calls,omitempty"`
 }
 
 // Start modes.
@@ -130,6 +136,7 @@ type settings struct {
 	connectTimeout time.Duration
 	backoff        time.Duration
 	maxBackoff     time.Duration
+	leanCalls      bool
 }
 
 func parseOptions(def *agents.Definition) (*settings, error) {
@@ -205,6 +212,10 @@ func parseOptions(def *agents.Definition) (*settings, error) {
 	}
 	s.backoff = cmpOr(o.RestartBackoff.D(), DefaultRestartBackoff)
 	s.maxBackoff = max(cmpOr(o.RestartMaxBackoff.D(), DefaultRestartMaxBackoff), s.backoff)
+	if o.LeanCalls != nil && o.Command != "" {
+		return nil, bad("lean_calls applies to url, not command")
+	}
+	s.leanCalls = o.URL != "" && (o.LeanCalls == nil || *o.LeanCalls)
 	for _, d := range []time.Duration{s.connectTimeout, s.pingInterval, s.backoff} {
 		if d < 0 {
 			return nil, bad("durations must not be negative")

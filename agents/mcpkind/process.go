@@ -115,6 +115,10 @@ func (p *process) readStderr(logger *slog.Logger) {
 // pid returns the process id.
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
+// stderrSettle bounds how long exitError waits for the stderr reader to
+// reach the end of what an exited process wrote.
+const stderrSettle = 200 * time.Millisecond
+
 // exitError describes how the process ended, with the end of its stderr;
 // nil while it runs.
 func (p *process) exitError() error {
@@ -123,6 +127,14 @@ func (p *process) exitError() error {
 	default:
 		return nil
 	}
+	// The last lines may still be in the pipe: the reader ends at EOF,
+	// which the exit brings (unless a child of the process holds the pipe).
+	t := time.NewTimer(stderrSettle)
+	select {
+	case <-p.stderrEOF:
+	case <-t.C:
+	}
+	t.Stop()
 	status := "exited"
 	if p.exitErr != nil {
 		status = p.exitErr.Error() // "exit status 1", "signal: killed"

@@ -17,6 +17,11 @@ import (
 // calls them for requests and notifications the upstream sends.
 
 func (u *Upstream) handleToolListChanged(context.Context, *mcp.ToolListChangedRequest) {
+	u.toolsChanged()
+}
+
+// toolsChanged has the supervisor re-list the tools.
+func (u *Upstream) toolsChanged() {
 	select {
 	case u.refresh <- struct{}{}:
 	default: // a re-list is already due
@@ -25,7 +30,12 @@ func (u *Upstream) handleToolListChanged(context.Context, *mcp.ToolListChangedRe
 
 func (u *Upstream) handleProgress(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
 	defer u.notes.done()
-	p := req.Params
+	u.relayProgress(req.Params)
+}
+
+// relayProgress sends a progress notification of the upstream to the client
+// of the call whose token it carries.
+func (u *Upstream) relayProgress(p *mcp.ProgressNotificationParams) {
 	token, _ := p.ProgressToken.(string)
 	u.mu.Lock()
 	f := u.calls[token]
@@ -42,14 +52,17 @@ func (u *Upstream) handleProgress(ctx context.Context, req *mcp.ProgressNotifica
 
 func (u *Upstream) handleLog(ctx context.Context, req *mcp.LoggingMessageRequest) {
 	defer u.notes.done()
-	p := req.Params
-	level := slogLevel(p.Level)
-	u.logger.Debug("upstream log message", "level", string(p.Level), "logger", p.Logger, "data", p.Data)
+	u.logger.Debug("upstream log message", "level", string(req.Params.Level), "logger", req.Params.Logger, "data", req.Params.Data)
 	f, err := u.pickCall(req.Session, "log")
 	if err != nil {
 		return
 	}
-	if err := f.call.Client.Log(f.ctx, level, p.Logger, p.Data); err != nil {
+	u.relayLog(f, req.Params)
+}
+
+// relayLog sends a log message of the upstream to the client of call f.
+func (u *Upstream) relayLog(f *inflight, p *mcp.LoggingMessageParams) {
+	if err := f.call.Client.Log(f.ctx, slogLevel(p.Level), p.Logger, p.Data); err != nil {
 		u.logger.Debug("relaying a log message to the client failed", "error", err)
 	}
 }
@@ -59,9 +72,15 @@ func (u *Upstream) handleSample(ctx context.Context, req *mcp.CreateMessageReque
 	if err != nil {
 		return nil, err
 	}
+	return u.sample(ctx, f, req.Params)
+}
+
+// sample asks the client of call f to answer the upstream's sampling
+// request; ctx is the upstream request's.
+func (u *Upstream) sample(ctx context.Context, f *inflight, p *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
 	ctx, cancel := f.link(ctx)
 	defer cancel()
-	res, err := f.call.Client.Sample(ctx, sampleRequest(req.Params))
+	res, err := f.call.Client.Sample(ctx, sampleRequest(p))
 	if err != nil {
 		return nil, u.relayError(f, "sampling", err)
 	}
@@ -77,9 +96,15 @@ func (u *Upstream) handleElicit(ctx context.Context, req *mcp.ElicitRequest) (*m
 	if err != nil {
 		return nil, err
 	}
+	return u.elicit(ctx, f, req.Params)
+}
+
+// elicit asks the client of call f to answer the upstream's elicitation
+// request; ctx is the upstream request's.
+func (u *Upstream) elicit(ctx context.Context, f *inflight, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
 	ctx, cancel := f.link(ctx)
 	defer cancel()
-	p := req.Params
+	var err error
 	er := &agents.ElicitRequest{Message: p.Message, Mode: p.Mode, URL: p.URL}
 	if p.RequestedSchema != nil {
 		if er.Schema, err = json.Marshal(p.RequestedSchema); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,10 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
+
+// slowCancelled counts the calls of the tool slow that saw their context
+// end, in this process (the HTTP upstreams of the tests).
+var slowCancelled atomic.Int64
 
 type textIn struct {
 	Text string `json:"text"`
@@ -62,6 +67,7 @@ func testServer() *mcp.Server {
 				select {
 				case <-time.After(time.Duration(in.StepMS) * time.Millisecond):
 				case <-ctx.Done():
+					slowCancelled.Add(1)
 					fmt.Fprintln(os.Stderr, "slow: cancelled at step", i)
 					return nil, nil, ctx.Err()
 				}

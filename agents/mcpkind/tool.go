@@ -23,6 +23,7 @@ type Tool struct {
 	up       *Upstream
 	spec     agents.Spec
 	upstream string // the tool's name on the upstream
+	nameJSON []byte // upstream as a JSON string, for lean calls
 	raw      []byte // the upstream's definition, to tell a changed tool
 }
 
@@ -81,7 +82,7 @@ func (u *Upstream) newTool(t *mcp.Tool, name string, raw []byte) *Tool {
 			OpenWorld:   a.OpenWorldHint,
 		}
 	}
-	return &Tool{up: u, spec: spec, upstream: t.Name, raw: raw}
+	return &Tool{up: u, spec: spec, upstream: t.Name, nameJSON: appendJSON(nil, t.Name), raw: raw}
 }
 
 // Metadata keys set on every member agent.

@@ -37,6 +37,15 @@
 // per round of questions, and must ask the same questions in the same order
 // each time: tools with side effects before their questions repeat them.
 //
+// # Lean calls
+//
+// For an HTTP upstream whose session speaks a 2025 protocol version, a
+// tools/call is made by mcptower's own lean client on the SDK's session (one
+// POST whose answer is read in place; lean.go), because the SDK's client
+// costs the proxy more CPU per call than serving the call does. The SDK
+// client keeps the session and does everything else. Options.LeanCalls
+// turns this off.
+//
 // # Supervision
 //
 // A supervisor goroutine per upstream watches the connection: it pings the
@@ -101,7 +110,8 @@ type Upstream struct {
 	logger *slog.Logger
 	client *mcp.Client
 	httpTr *http.Transport // HTTP upstreams: closed on Close
-	httpC  *http.Client
+	httpC  *http.Client    // the SDK client's
+	leanC  *http.Client    // lean calls' (lean.go); nil when they are off
 
 	wg      sync.WaitGroup // every goroutine the upstream owns
 	refresh chan struct{}  // list_changed seen: re-list the tools
@@ -170,7 +180,11 @@ func New(ctx context.Context, def *agents.Definition) (*Upstream, error) {
 		// Concurrent calls each hold a connection (the response streams):
 		// keep them for reuse rather than redialling (the default keeps 2).
 		u.httpTr.MaxIdleConnsPerHost = 64
-		u.httpC = &http.Client{Transport: &headerTransport{base: observe.Transport(u.httpTr), headers: s.Headers, tokenEnv: s.BearerTokenEnv, notes: u.notes}}
+		base := observe.Transport(u.httpTr)
+		u.httpC = &http.Client{Transport: &headerTransport{base: base, headers: s.Headers, tokenEnv: s.BearerTokenEnv, sdk: true, notes: u.notes}}
+		if s.leanCalls {
+			u.leanC = &http.Client{Transport: &headerTransport{base: base, headers: s.Headers, tokenEnv: s.BearerTokenEnv}}
+		}
 	}
 	u.client = mcp.NewClient(&mcp.Implementation{Name: "mcptower", Version: buildVersion()}, &mcp.ClientOptions{
 		Logger:                      slog.New(minLevel{Handler: u.logger.Handler(), min: slog.LevelWarn}),
@@ -507,6 +521,7 @@ func (u *Upstream) connect(ctx context.Context) (*connection, error) {
 		return nil, fmt.Errorf("upstream %s (%s): connect: %w", u.spec.Name, u.s.target(), cause)
 	}
 	c.sess = sess
+	c.lean = u.leanFor(sess)
 	c.start()
 	// Logging is deprecated in 2026-07-28 (and go-sdk v1.8.0 sends
 	// logging/setLevel without the per-request _meta that protocol needs).
@@ -526,6 +541,7 @@ func (u *Upstream) connect(ctx context.Context) (*connection, error) {
 type connection struct {
 	up   *Upstream
 	sess *mcp.ClientSession
+	lean *leanSession // non-nil: tools/call goes the lean way (lean.go)
 	proc *process
 	done chan struct{} // closed when the session has ended
 
@@ -670,9 +686,14 @@ func (u *Upstream) callTool(ctx context.Context, call *agents.Call, t *Tool) (*a
 func (u *Upstream) callOnce(ctx context.Context, c *connection, call *agents.Call, t *Tool) (*agents.Result, error) {
 	f := u.track(ctx, c, call)
 	defer u.untrack(f)
+	if c.lean != nil {
+		return u.callLean(ctx, c, f, t)
+	}
 	params := &mcp.CallToolParams{Meta: mcp.Meta{}, Name: t.upstream, Arguments: call.Args}
 	observe.InjectMeta(ctx, params.Meta) // traceparent: the upstream's spans join our trace
-	params.SetProgressToken(f.token)
+	if f.progress {
+		params.SetProgressToken(f.token)
+	}
 	if u.s.ForwardSession && call.Session != "" {
 		params.Meta[MetaSession] = call.Session
 	}
@@ -704,6 +725,9 @@ func (u *Upstream) callError(ctx context.Context, f *inflight, c *connection, t 
 	if errors.Is(err, mcp.ErrSessionMissing) {
 		return err
 	}
+	if _, ok := errors.AsType[*errs.Error](err); ok {
+		return err // already says what happened
+	}
 	cause := context.Cause(f.ctx)
 	var ce *connectionError
 	if !errors.As(cause, &ce) {
@@ -732,8 +756,12 @@ type inflight struct {
 	cancel context.CancelCauseFunc
 	conn   *connection
 	call   *agents.Call
-	token  string
+	token  string // the progress token, and the request id of a lean call
 	seq    uint64
+	// progress is set when the client asked for progress: only then is the
+	// upstream asked for it (a progress token costs it work, and it may
+	// send notifications nobody reads).
+	progress bool
 
 	mu sync.Mutex
 	ir *agents.InputRequired
@@ -741,7 +769,7 @@ type inflight struct {
 
 func (u *Upstream) track(ctx context.Context, c *connection, call *agents.Call) *inflight {
 	fctx, cancel := context.WithCancelCause(ctx)
-	f := &inflight{ctx: fctx, cancel: cancel, conn: c, call: call}
+	f := &inflight{ctx: fctx, cancel: cancel, conn: c, call: call, progress: call.Client != nil && call.Client.Supports("progress")}
 	u.mu.Lock()
 	u.nextCall++
 	f.seq = u.nextCall
@@ -782,31 +810,34 @@ func (f *inflight) needInput(ir *agents.InputRequired) {
 var errInputRequired = errors.New("the client answers in a retry of the call")
 
 // headerTransport adds the configured headers and bearer token to every
-// request to an HTTP upstream.
-// It also counts the relayed notifications in event streams (order.go).
+// request to an HTTP upstream. For the SDK's client (sdk set) it also counts
+// the relayed notifications in event streams (order.go) and keeps
+// connections alive across cancelled calls (keepalive.go); lean calls
+// (lean.go) read their streams themselves and need neither.
 type headerTransport struct {
 	base     http.RoundTripper
 	headers  map[string]string
 	tokenEnv string
+	sdk      bool
 	notes    *notes
 }
 
 func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if len(t.headers) == 0 && t.tokenEnv == "" {
-		resp, err := t.base.RoundTrip(req)
-		countSSE(resp, t.notes)
-		return resp, err
-	}
-	req = req.Clone(req.Context())
-	for k, v := range t.headers {
-		req.Header.Set(k, v)
-	}
-	if t.tokenEnv != "" {
-		if tok := os.Getenv(t.tokenEnv); tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
+	if len(t.headers) > 0 || t.tokenEnv != "" {
+		req = req.Clone(req.Context())
+		for k, v := range t.headers {
+			req.Header.Set(k, v)
+		}
+		if t.tokenEnv != "" {
+			if tok := os.Getenv(t.tokenEnv); tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
 		}
 	}
-	resp, err := t.base.RoundTrip(req)
+	if !t.sdk {
+		return t.base.RoundTrip(req)
+	}
+	resp, err := keepAlive(t.base, req)
 	countSSE(resp, t.notes)
 	return resp, err
 }
