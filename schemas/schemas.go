@@ -30,6 +30,7 @@ import (
 type Schema struct {
 	raw      json.RawMessage
 	resolved *jsonschema.Resolved
+	fast     *fast // nil when the schema needs jsonschema-go (fast.go)
 	isObject bool
 	props    map[string]struct{}
 }
@@ -147,6 +148,7 @@ func Parse(raw []byte) (*Schema, error) {
 	return &Schema{
 		raw:      compact.Bytes(),
 		resolved: resolved,
+		fast:     compileFast(&js, 0),
 		isObject: js.Type == "object" || (js.Type == "" && len(js.Types) == 0 && js.Properties != nil),
 		props:    props,
 	}, nil
@@ -179,6 +181,9 @@ func (s *Schema) IsObject() bool { return s.isObject }
 // Validate checks a decoded JSON value (as produced by json.Unmarshal into
 // an any) against the schema. The error is a *ValidationError.
 func (s *Schema) Validate(v any) error {
+	if s.fast != nil && s.fast.valid(v) {
+		return nil
+	}
 	if err := s.resolved.Validate(v); err != nil {
 		return newValidationError(err)
 	}
