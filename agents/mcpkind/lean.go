@@ -87,6 +87,9 @@ type leanCall struct {
 	ls *leanSession
 	id []byte // the request id as JSON: the progress token, quoted
 
+	rctx  context.Context   // the call's HTTP requests' (requestContext)
+	trace map[string]string // traceparent, tracestate of the call, if any
+
 	// The upstream's requests being answered; they end with ctx.
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -99,12 +102,15 @@ type leanCall struct {
 func (u *Upstream) callLean(ctx context.Context, c *connection, f *inflight, t *Tool) (*agents.Result, error) {
 	lc := &leanCall{u: u, c: c, f: f, ls: c.lean, id: quote(f.token)}
 	lc.ctx, lc.cancel = context.WithCancel(f.ctx)
+	var release func()
+	lc.rctx, release = requestContext(f.ctx)
 	defer func() {
 		lc.cancel()
 		lc.serving.Wait()
+		release()
 	}()
 
-	res, err := lc.run(u.leanRequest(ctx, f, t))
+	res, err := lc.run(lc.encode(ctx, t))
 	// An upstream that answers with JSON sends the call's notifications on
 	// the session's standalone stream, which the SDK reads: let those read
 	// before the response reach the client first (order.go).
@@ -122,8 +128,29 @@ func (u *Upstream) callLean(ctx context.Context, c *connection, f *inflight, t *
 	return res, nil
 }
 
-// leanRequest encodes the tools/call request of f.
-func (u *Upstream) leanRequest(ctx context.Context, f *inflight, t *Tool) []byte {
+// requestContext returns the context for the HTTP requests of a call whose
+// context is ctx, and the function that releases it. While tracing, that is
+// ctx itself: otelhttp starts the request's span under the call's.
+// Otherwise it is a shallow context cancelled with ctx: net/http looks up
+// several context keys per request, and a missing key walks the whole chain
+// of contexts the MCP SDK and the engine have built, growing the stack on
+// the way (~6µs per lookup in a profile of the front).
+func requestContext(ctx context.Context) (context.Context, func()) {
+	if observe.Tracing() {
+		return ctx, func() {}
+	}
+	rctx, cancel := context.WithCancelCause(context.Background())
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	return rctx, func() {
+		stop()
+		cancel(context.Canceled)
+	}
+}
+
+// encode encodes the tools/call request of lc, and keeps its trace
+// context for the request's headers.
+func (lc *leanCall) encode(ctx context.Context, t *Tool) []byte {
+	u, f := lc.u, lc.f
 	args := f.call.Args
 	b := make([]byte, 0, 160+len(t.nameJSON)+len(args))
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
@@ -158,9 +185,13 @@ func (u *Upstream) leanRequest(ctx context.Context, f *inflight, t *Tool) []byte
 	meta := map[string]any{}
 	observe.InjectMeta(ctx, meta)
 	for _, k := range []string{"traceparent", "tracestate"} {
-		if v, ok := meta[k]; ok {
+		if v, ok := meta[k].(string); ok {
 			field(k)
 			b = appendJSON(b, v)
+			if lc.trace == nil {
+				lc.trace = map[string]string{}
+			}
+			lc.trace[k] = v
 		}
 	}
 	if n > 0 {
@@ -171,7 +202,7 @@ func (u *Upstream) leanRequest(ctx context.Context, f *inflight, t *Tool) []byte
 
 // run posts the request and reads its answer, resuming a broken stream.
 func (lc *leanCall) run(body []byte) (*agents.Result, error) {
-	resp, err := lc.post(lc.f.ctx, body)
+	resp, err := lc.post(lc.rctx, body)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +311,7 @@ func (lc *leanCall) resume(lastID []byte, delay time.Duration) (*http.Response, 
 		t.Stop()
 		return nil, lc.f.ctx.Err()
 	}
-	req, err := http.NewRequestWithContext(lc.f.ctx, http.MethodGet, lc.u.s.URL, nil)
+	req, err := http.NewRequestWithContext(lc.rctx, http.MethodGet, lc.u.s.URL, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -322,6 +353,9 @@ var (
 func (lc *leanCall) setHeaders(h http.Header) {
 	h["Mcp-Session-Id"] = []string{lc.ls.id}
 	h["Mcp-Protocol-Version"] = []string{lc.ls.protocol}
+	for k, v := range lc.trace { // while tracing, otelhttp replaces them
+		h.Set(k, v)
+	}
 }
 
 // wireMessage is a JSON-RPC message as lean calls read it.

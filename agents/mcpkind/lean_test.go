@@ -137,6 +137,9 @@ func TestLeanRequest(t *testing.T) {
 	if m := c.Params.Meta; m == nil || m.ProgressToken != c.ID || m.Session != "conv-1" || !strings.HasPrefix(m.Traceparent, "00-09000000") {
 		t.Errorf("call with progress, session and trace = %s; want them all in _meta, the token equal to the id", r.body)
 	}
+	if tp := r.header.Get("Traceparent"); !strings.HasPrefix(tp, "00-09000000") {
+		t.Errorf("traceparent header = %q, want the call's trace", tp)
+	}
 }
 
 // TestConnectionReuse checks that calls reuse their TCP connections to an
