@@ -13,10 +13,11 @@ import (
 	"mcptower/agents"
 )
 
-// BenchmarkCall compares one tools/call through an Upstream's Tool (what
-// mcptower adds as a client: tracking, progress token, result conversion)
-// with the same call made by a bare go-sdk client session, against one
-// in-process go-sdk server over Streamable HTTP.
+// BenchmarkCall compares one tools/call through an Upstream's Tool, with
+// lean calls (the default) and through the SDK's client (lean_calls:
+// false), with the same call made by a bare go-sdk client session, against
+// one in-process go-sdk server over Streamable HTTP. The server's share of
+// each figure is the same.
 //
 //	go test ./agents/mcpkind -run x -bench Call -benchmem
 func BenchmarkCall(b *testing.B) {
@@ -30,8 +31,8 @@ func BenchmarkCall(b *testing.B) {
 	}()
 	args := json.RawMessage(`{"text":"hi"}`)
 
-	b.Run("upstream-tool", func(b *testing.B) {
-		raw, _ := json.Marshal(map[string]any{"url": srv.URL, "ping_interval": 0})
+	tool := func(b *testing.B, lean bool) {
+		raw, _ := json.Marshal(map[string]any{"url": srv.URL, "ping_interval": 0, "lean_calls": lean})
 		ctx := agents.ContextWithLogger(context.Background(), slog.New(slog.DiscardHandler))
 		built, err := agents.Build(ctx, &agents.Definition{Name: "up", Kind: Kind, Options: raw})
 		if err != nil {
@@ -55,7 +56,9 @@ func BenchmarkCall(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-	})
+	}
+	b.Run("upstream-tool", func(b *testing.B) { tool(b, true) })
+	b.Run("upstream-tool-sdk", func(b *testing.B) { tool(b, false) })
 	b.Run("gosdk-client", func(b *testing.B) {
 		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
 		cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: srv.URL}, &mcp.ClientSessionOptions{ProtocolVersion: DefaultProtocol})
