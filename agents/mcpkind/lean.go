@@ -54,6 +54,9 @@ const (
 	maxLeanDrain = 256 << 10
 )
 
+// drainWait bounds the wait for the end of a stream after the response.
+const drainWait = 250 * time.Millisecond
+
 // leanResumeDelays are the waits before each attempt to resume a broken
 // stream.
 var leanResumeDelays = []time.Duration{50 * time.Millisecond, 250 * time.Millisecond}
@@ -75,6 +78,9 @@ func (u *Upstream) leanFor(sess *mcp.ClientSession) *leanSession {
 	}
 	return &leanSession{id: sess.ID(), protocol: ir.ProtocolVersion}
 }
+
+// maxPooledReader is the most buffer memory a pooled reader may keep.
+const maxPooledReader = 1 << 20
 
 // readers are SSE readers reused across calls.
 var readers = sync.Pool{New: func() any { return sse.NewReader(4096, maxLeanMessage) }}
@@ -243,7 +249,11 @@ func (lc *leanCall) run(body []byte) (*agents.Result, error) {
 	}
 
 	r := readers.Get().(*sse.Reader)
-	defer readers.Put(r)
+	defer func() {
+		if r.Retained() <= maxPooledReader { // don't keep a huge event's buffers
+			readers.Put(r)
+		}
+	}()
 	var lastID []byte
 	for attempt := 0; ; attempt++ {
 		m, err := lc.stream(r, resp.Body, &lastID)
@@ -295,8 +305,12 @@ func (lc *leanCall) stream(r *sse.Reader, body io.ReadCloser, lastID *[]byte) (*
 		}
 		if done {
 			// Read to the end of the stream (the upstream ends it after the
-			// response) so the connection carries the next call.
+			// response) so the connection carries the next call; an
+			// upstream that keeps it open costs its connection, not the
+			// call's time.
+			cut := time.AfterFunc(drainWait, func() { _ = body.Close() })
 			_, _ = r.Discard(maxLeanDrain)
+			cut.Stop()
 			return m, nil
 		}
 	}

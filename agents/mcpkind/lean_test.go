@@ -399,3 +399,51 @@ func TestLeanUpstreamRequests(t *testing.T) {
 		t.Errorf("answer to roots/list = %s; want a method-not-found error naming it", got)
 	}
 }
+
+// TestLeanStreamLeftOpen checks that an upstream that keeps a call's event
+// stream open after the response does not hold the call.
+func TestLeanStreamLeftOpen(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := newHTTPUpstreamWith(t, nil)
+	h.wrap = func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var m struct {
+				ID     json.RawMessage `json:"id"`
+				Method string          `json:"method"`
+			}
+			_ = json.Unmarshal(body, &m)
+			if m.Method != "tools/call" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}}\n\n", m.ID)
+			w.(http.Flusher).Flush()
+			select { // and keep the stream open
+			case <-release:
+			case <-r.Context().Done():
+			}
+		})
+	}
+	h.reset()
+	e := start(t, map[string]any{"url": "http://" + h.addr + "/mcp"})
+	done := make(chan error, 1)
+	go func() {
+		res, err := e.call(t.Context(), "up_log", `{"text":"x"}`, nil)
+		if err == nil && text(res) != "ok" {
+			err = fmt.Errorf("result %q", text(res))
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call waited for the upstream to end its stream")
+	}
+}

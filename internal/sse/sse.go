@@ -44,6 +44,12 @@ func NewReader(size, limit int) *Reader {
 // Reset starts reading a new stream.
 func (s *Reader) Reset(r io.Reader) { s.br.Reset(r) }
 
+// Retained returns how many bytes of buffers the reader keeps between
+// events (they grow with the largest event read).
+func (s *Reader) Retained() int {
+	return s.br.Size() + cap(s.line) + cap(s.data) + cap(s.name) + cap(s.id)
+}
+
 // Discard reads the rest of the stream, up to max bytes, and reports
 // whether it reached the end.
 func (s *Reader) Discard(max int64) (bool, error) {

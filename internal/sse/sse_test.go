@@ -145,3 +145,15 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestRetained(t *testing.T) {
+	s := NewReader(64, 0)
+	small := s.Retained()
+	s.Reset(strings.NewReader("data: " + strings.Repeat("x", 10000) + "\n\n"))
+	if _, err := s.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Retained(); got < small+10000 {
+		t.Errorf("Retained after a 10000-byte event = %d, want at least %d", got, small+10000)
+	}
+}
