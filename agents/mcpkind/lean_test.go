@@ -447,3 +447,37 @@ func TestLeanStreamLeftOpen(t *testing.T) {
 		t.Fatal("the call waited for the upstream to end its stream")
 	}
 }
+
+// TestLeanUpstreamDiesMidCall stops an HTTP upstream while a lean call is
+// in progress: the call fails with a clear Unavailable error, and calls
+// work again once the upstream is back.
+func TestLeanUpstreamDiesMidCall(t *testing.T) {
+	h := newHTTPUpstreamWith(t, &mcp.StreamableHTTPOptions{EventStore: mcp.NewMemoryEventStore(nil)})
+	e := start(t, map[string]any{"url": "http://" + h.addr + "/mcp", "restart_backoff": "20ms"})
+	ctx := t.Context()
+	c := newFakeClient()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.call(ctx, "up_slow", `{"steps":200,"step_ms":20}`, c)
+		done <- err
+	}()
+	select {
+	case <-c.gotFirst:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call made no progress")
+	}
+	h.stop()
+	select {
+	case err := <-done:
+		if !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "during the call") {
+			t.Fatalf("in-flight call of a stopped upstream: %v; want Unavailable saying it was lost during the call", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the in-flight call did not end when its upstream went away")
+	}
+	h.restart()
+	waitFor(t, 10*time.Second, "calls to work again", func() bool {
+		_, err := e.call(ctx, "up_echo", `{"text":"back"}`, nil)
+		return err == nil
+	})
+}
