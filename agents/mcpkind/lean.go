@@ -28,10 +28,10 @@ import (
 // serving the call (docs/BENCHMARKS.md, "Proxy overhead"): the SDK decodes
 // every message several times with a fresh 32 KiB decoder buffer, decodes
 // the request again to find its _meta, and passes each message through
-// three goroutines. For an HTTP
-// upstream whose session speaks a 2025 protocol version, a lean call makes
-// the request itself on the SDK session: one POST carrying the session id,
-// whose answer (JSON, or an event stream read in place) is decoded once.
+// three goroutines. For an HTTP upstream whose session speaks a 2025
+// protocol version, a lean call makes the request itself on the SDK
+// session: one POST carrying the session id, whose answer (JSON, or an
+// event stream read in place) is decoded once.
 // The SDK client still owns the session: initialize, tools/list, ping, the
 // standalone stream, and every other request.
 //
@@ -50,12 +50,12 @@ const (
 	// as the SDK's DefaultMaxEventSize does.
 	maxLeanMessage = 16 << 20
 	// maxLeanDrain bounds what is read after the response to keep the
-	// connection for the next call.
+	// connection for the next call, and drainWait how long that may take.
 	maxLeanDrain = 256 << 10
+	drainWait    = 250 * time.Millisecond
+	// maxPooledReader is the most buffer memory a pooled reader may keep.
+	maxPooledReader = 1 << 20
 )
-
-// drainWait bounds the wait for the end of a stream after the response.
-const drainWait = 250 * time.Millisecond
 
 // leanResumeDelays are the waits before each attempt to resume a broken
 // stream.
@@ -78,9 +78,6 @@ func (u *Upstream) leanFor(sess *mcp.ClientSession) *leanSession {
 	}
 	return &leanSession{id: sess.ID(), protocol: ir.ProtocolVersion}
 }
-
-// maxPooledReader is the most buffer memory a pooled reader may keep.
-const maxPooledReader = 1 << 20
 
 // readers are SSE readers reused across calls.
 var readers = sync.Pool{New: func() any { return sse.NewReader(4096, maxLeanMessage) }}

@@ -41,10 +41,10 @@
 //
 // For an HTTP upstream whose session speaks a 2025 protocol version, a
 // tools/call is made by mcptower's own lean client on the SDK's session (one
-// POST whose answer is read in place; lean.go), because the SDK's client
-// costs the proxy more CPU per call than serving the call does. The SDK
-// client keeps the session and does everything else. Options.LeanCalls
-// turns this off.
+// POST whose answer is read in place; lean.go), which costs the proxy much
+// less than a call through the SDK's client (BenchmarkCall). The SDK client
+// keeps the session and does everything else. Options.LeanCalls turns this
+// off.
 //
 // # Supervision
 //
