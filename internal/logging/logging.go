@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/lmittmann/tint"
@@ -43,7 +44,15 @@ type ctxAttrsKey struct{}
 func WithAttrs(ctx context.Context, attrs ...slog.Attr) context.Context {
 	prev, _ := ctx.Value(ctxAttrsKey{}).([]slog.Attr)
 	all := make([]slog.Attr, 0, len(prev)+len(attrs))
-	all = append(append(all, prev...), attrs...)
+	for _, a := range prev {
+		// A key set again replaces the earlier value: an MCP request's
+		// handler context descends from the request that opened its
+		// session, whose request_id must not appear beside its own.
+		if !slices.ContainsFunc(attrs, func(b slog.Attr) bool { return b.Key == a.Key }) {
+			all = append(all, a)
+		}
+	}
+	all = append(all, attrs...)
 	return context.WithValue(ctx, ctxAttrsKey{}, all)
 }
 
