@@ -537,10 +537,11 @@ func (lc *leanCall) cancelled(reason string) {
 		defer cancel()
 		resp, err := lc.post(ctx, body)
 		if err != nil {
-			u.logger.Debug("could not send notifications/cancelled upstream", "error", err)
+			u.logger.Warn("could not send notifications/cancelled upstream", "error", err)
 			return
 		}
 		closeBody(resp)
+		u.logger.Debug("upstream answered notifications/cancelled", "status", resp.StatusCode)
 	}()
 }
 

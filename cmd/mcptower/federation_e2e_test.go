@@ -240,10 +240,16 @@ func TestFederationEverything(t *testing.T) {
 			if d := time.Since(start); d > 10*time.Second {
 				t.Errorf("cancelled call took %s", d)
 			}
+			// Over HTTP, the upstream must also have accepted the
+			// notification (202) that lean calls send themselves.
+			want := "notifications/cancelled sent upstream"
+			if mode == "streamableHttp" {
+				want = `"msg":"upstream answered notifications/cancelled","upstream":"everything","status":202`
+			}
 			deadline = time.Now().Add(10 * time.Second)
-			for !strings.Contains(p.stderr.String(), "notifications/cancelled sent upstream") {
+			for !strings.Contains(p.stderr.String(), want) {
 				if time.Now().After(deadline) {
-					t.Fatalf("mcptower did not cancel the upstream call:\n%s", p.stderr.String())
+					t.Fatalf("mcptower did not cancel the upstream call (no %s in its log):\n%s", want, p.stderr.String())
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
