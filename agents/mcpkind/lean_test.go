@@ -44,6 +44,18 @@ func (rc *recorder) wrap(next http.Handler) http.Handler {
 	})
 }
 
+// peek reads a request's body, leaving it to be read again, and the id and
+// method of the JSON-RPC message in it.
+func peek(r *http.Request) (body []byte, m struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+}) {
+	body, _ = io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	_ = json.Unmarshal(body, &m)
+	return body, m
+}
+
 // calls returns the tools/call requests received.
 func (rc *recorder) calls() []recorded {
 	rc.mu.Lock()
@@ -352,13 +364,7 @@ func TestLeanUpstreamRequests(t *testing.T) {
 	h := newHTTPUpstreamWith(t, nil)
 	h.wrap = func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			var m struct {
-				ID     json.RawMessage `json:"id"`
-				Method string          `json:"method"`
-			}
-			_ = json.Unmarshal(body, &m)
+			body, m := peek(r)
 			switch {
 			case r.Method == http.MethodPost && m.Method == "" && (string(m.ID) == "76" || string(m.ID) == "77"):
 				mu.Lock()
@@ -408,13 +414,7 @@ func TestLeanStreamLeftOpen(t *testing.T) {
 	h := newHTTPUpstreamWith(t, nil)
 	h.wrap = func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			var m struct {
-				ID     json.RawMessage `json:"id"`
-				Method string          `json:"method"`
-			}
-			_ = json.Unmarshal(body, &m)
+			_, m := peek(r)
 			if m.Method != "tools/call" {
 				next.ServeHTTP(w, r)
 				return
